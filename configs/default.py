@@ -1,0 +1,60 @@
+"""Default configuration: WGAN-GP on the 25-Gaussian grid, sized to train on a laptop CPU.
+
+Every other config imports this one and overrides a few fields; ``jaxgan.validation``
+rejects keys that are not defined here.
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "25gaussians"     # 8gaussians | 25gaussians | swissroll | mog1d
+  c.data.batch_size = 256         # Global batch, per critic step.
+
+  c.model = ml_collections.ConfigDict()
+  c.model.name = "mlp"            # mlp | dcgan
+  c.model.latent_dim = 2
+  c.model.width = 128             # mlp: hidden units per layer (gan_toy.py uses 512).
+  c.model.depth = 3               # mlp: hidden layers.
+  c.model.features = 64           # dcgan: base feature count.
+  c.model.g_norm = "batch"        # dcgan: batch | layer | none
+  c.model.d_norm = "none"         # dcgan: batch | layer | none (none or layer for penalties)
+
+  c.loss = ml_collections.ConfigDict()
+  c.loss.game = "wasserstein"     # minimax | non_saturating | maximum_likelihood |
+                                  # wasserstein | hinge | least_squares
+  c.loss.alpha = 0.0              # One-sided label smoothing (cross-entropy games).
+  c.loss.beta = 0.0               # Fake target, the harmful two-sided smoothing.
+
+  c.penalty = ml_collections.ConfigDict()
+  c.penalty.name = "gradient_penalty"  # none | gradient_penalty | r1 | r2
+  c.penalty.weight = 0.1          # lambda; gan_toy.py uses 0.1, the paper 10.
+  c.penalty.one_sided = False
+  c.penalty.clip = 0.0            # WGAN weight clipping of D when > 0 (e.g. 0.01).
+
+  opt = ml_collections.ConfigDict()
+  opt.name = "adam"               # adam | rmsprop | sgd
+  opt.learning_rate = 1e-4
+  opt.b1 = 0.5
+  opt.b2 = 0.9
+  opt.eps = 1e-8
+  opt.decay = 0.9                 # rmsprop
+  opt.momentum = 0.0              # sgd
+  opt.decay_steps = 0             # > 0: linear decay of the learning rate to 0.
+  c.g_optimizer = opt
+  c.d_optimizer = ml_collections.ConfigDict(opt.to_dict())
+
+  c.train = ml_collections.ConfigDict()
+  c.train.steps = 3000            # Generator updates.
+  c.train.n_critic = 5            # Discriminator updates per generator update.
+  c.train.mode = "alternating"    # alternating | simultaneous
+  c.train.log_every = 100
+  c.train.plot_every = 1000
+  c.train.checkpoint_every = 1000
+  c.train.keep_checkpoints = 3
+  c.train.eval_samples = 2500
+  return c

@@ -1,0 +1,1 @@
+"""Input pipelines. ``toy`` holds the low-dimensional distributions."""

@@ -1,0 +1,114 @@
+"""DCGAN generator and discriminator (Radford et al. 2016) for 28, 32 and 64 pixel images.
+
+The architecture guidelines of the DCGAN paper (sec. 3), which the GAN tutorial's
+sec. 4.2 repeats:
+- no pooling: strided convolutions in D, transposed ("fractionally strided")
+  convolutions in G;
+- batch normalisation in most layers, but not on G's output layer nor D's input layer;
+- ReLU in G (tanh on its output), LeakyReLU(0.2) in D;
+- weights initialised from N(0, 0.02).
+
+Layout for an image of size S: G projects z (as a 1x1 map) to a ``start`` x ``start``
+map with a transposed convolution (``start`` = 7 for 28 px, 4 for 32 and 64 px), then
+doubles the resolution with 4x4 stride-2 transposed convolutions while halving the
+feature count, ending at ``features`` channels before the output layer. D mirrors it.
+
+Batch statistics: in training mode every call normalises with the statistics of the
+batch it is given, so calling D once on a real batch and once on a fake batch
+normalises them separately, as the tutorial prescribes. For WGAN-GP, use
+``norm='none'`` or ``'layer'`` in the critic: batch norm couples examples, which breaks
+the per-example gradient penalty.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+NORMS = ("batch", "layer", "none")
+IMAGE_SIZES = {28: 7, 32: 4, 64: 4}
+
+_weight_init = nn.initializers.normal(0.02)
+
+
+def _scale_init(key, shape, dtype=jnp.float32):
+  return 1.0 + 0.02 * jax.random.normal(key, shape, dtype)
+
+
+def _layout(image_size: int) -> tuple[int, int]:
+  """Returns (start size, number of stride-2 layers) for a supported image size."""
+  if image_size not in IMAGE_SIZES:
+    raise ValueError(f"DCGAN image_size must be one of {sorted(IMAGE_SIZES)}, got {image_size}")
+  start = IMAGE_SIZES[image_size]
+  n = 0
+  while start * 2**n < image_size:
+    n += 1
+  return start, n
+
+
+def _norm(kind: str, train: bool):
+  if kind == "batch":
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        scale_init=_scale_init)
+  if kind == "layer":
+    return nn.LayerNorm(reduction_axes=(-3, -2, -1), epsilon=1e-5, scale_init=_scale_init)
+  if kind == "none":
+    return lambda x: x
+  raise ValueError(f"unknown norm {kind!r}; expected one of: {', '.join(NORMS)}")
+
+
+# 4x4 stride-2 convolutions that exactly double / halve the resolution, like PyTorch's
+# ConvTranspose2d(4, 2, padding=1) / Conv2d(4, 2, padding=1).
+_up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
+                        padding=((2, 2), (2, 2)), kernel_init=_weight_init)
+_down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
+                          padding=((1, 1), (1, 1)), kernel_init=_weight_init)
+
+
+class DCGANGenerator(nn.Module):
+  """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
+
+  image_size: int = 64
+  channels: int = 3
+  features: int = 64
+  norm: str = "batch"
+
+  @nn.compact
+  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+    start, n_up = _layout(self.image_size)
+    feats = self.features * 2 ** (n_up - 1)
+    use_bias = self.norm == "none"
+    x = z.reshape((z.shape[0], 1, 1, z.shape[-1]))
+    x = nn.ConvTranspose(feats, (start, start), padding="VALID", use_bias=use_bias,
+                         kernel_init=_weight_init)(x)
+    x = nn.relu(_norm(self.norm, train)(x))
+    for _ in range(n_up - 1):
+      feats //= 2
+      x = nn.relu(_norm(self.norm, train)(_up(feats, use_bias=use_bias)(x)))
+    return jnp.tanh(_up(self.channels)(x))  # No normalisation on the output layer.
+
+
+class DCGANDiscriminator(nn.Module):
+  """Images (B, S, S, C) -> one logit per example, shape (B,)."""
+
+  image_size: int = 64
+  features: int = 64
+  norm: str = "batch"
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+    start, n_down = _layout(self.image_size)
+    if x.shape[1:3] != (self.image_size, self.image_size):
+      raise ValueError(f"DCGANDiscriminator expects {self.image_size}x{self.image_size} "
+                       f"images, got shape {x.shape}")
+    feats = self.features
+    x = nn.leaky_relu(_down(feats)(x), 0.2)  # No normalisation on the input layer.
+    for _ in range(n_down - 1):
+      feats *= 2
+      x = _down(feats, use_bias=self.norm == "none")(x)
+      x = nn.leaky_relu(_norm(self.norm, train)(x), 0.2)
+    x = nn.Conv(1, (start, start), padding="VALID", kernel_init=_weight_init)(x)
+    return x.reshape((x.shape[0],))

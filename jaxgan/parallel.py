@@ -1,0 +1,31 @@
+"""Data parallelism: one mesh axis 'data' over all devices of all hosts.
+
+The batch is sharded along its example axis; the train state is replicated. Under
+``jax.jit`` the compiler inserts the gradient all-reduce, and batch statistics (batch
+norm, the means in the losses) are taken over the global batch.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+DATA_AXIS = "data"
+
+
+def make_mesh() -> Mesh:
+  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+  return NamedSharding(mesh, P())
+
+
+def batch_sharding(mesh: Mesh, example_axis: int = 1) -> NamedSharding:
+  """Shards axis ``example_axis`` of a batch (axis 0 is the critic step by default)."""
+  return NamedSharding(mesh, P(*([None] * example_axis), DATA_AXIS))
+
+
+def replicate(tree, mesh: Mesh):
+  return jax.device_put(tree, replicated(mesh))

@@ -1,0 +1,103 @@
+"""Checks a config before anything is built, with errors that name the field.
+
+Unknown keys (a typo in a config file or an override) are rejected against the schema
+of ``configs/default.py``, which the caller passes as ``schema``.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from jaxgan import losses, penalties
+from jaxgan.data import toy
+from jaxgan.nets import NETS, NORMS
+from jaxgan.optimizers import OPTIMIZERS
+from jaxgan.train_step import MODES
+
+
+class ConfigError(ValueError):
+  """A config field has a bad value or is unknown."""
+
+
+def _one_of(field: str, value, allowed) -> None:
+  if value not in allowed:
+    raise ConfigError(f"config.{field}={value!r} is not one of: "
+                      f"{', '.join(map(str, allowed))}")
+
+
+def _number(field: str, value, low=None, high=None, integer=False,
+            low_open=False) -> None:
+  kind = int if integer else (int, float)
+  if isinstance(value, bool) or not isinstance(value, kind):
+    raise ConfigError(f"config.{field} must be {'an integer' if integer else 'a number'}, "
+                      f"got {value!r}")
+  if low is not None and (value <= low if low_open else value < low):
+    raise ConfigError(f"config.{field} must be {'>' if low_open else '>='} {low}, got {value}")
+  if high is not None and value >= high:
+    raise ConfigError(f"config.{field} must be < {high}, got {value}")
+
+
+def _check_keys(config, schema, prefix="") -> None:
+  for key in config.keys():
+    field = f"{prefix}{key}"
+    if key not in schema:
+      raise ConfigError(f"unknown config field config.{field}; known fields here: "
+                        f"{', '.join(sorted(schema.keys()))}")
+    if isinstance(schema[key], ml_collections.ConfigDict):
+      if not isinstance(config[key], ml_collections.ConfigDict):
+        raise ConfigError(f"config.{field} must be a group of fields, got {config[key]!r}")
+      _check_keys(config[key], schema[key], field + ".")
+
+
+def validate_config(config: ml_collections.ConfigDict, device_count: int,
+                    schema: ml_collections.ConfigDict | None = None) -> None:
+  """Raises ConfigError naming the first bad field; returns None when all is well."""
+  if schema is not None:
+    _check_keys(config, schema)
+  _number("seed", config.seed, integer=True)
+  _one_of("data.name", config.data.name, toy.DATASETS)
+  _number("data.batch_size", config.data.batch_size, 1, integer=True)
+  if config.data.batch_size % device_count:
+    raise ConfigError(f"config.data.batch_size={config.data.batch_size} is not divisible by "
+                      f"the number of devices ({device_count}); use a multiple of {device_count}")
+
+  m = config.model
+  _one_of("model.name", m.name, NETS)
+  for field in ("latent_dim", "width", "depth", "features"):
+    _number(f"model.{field}", m[field], 1, integer=True)
+  _one_of("model.g_norm", m.g_norm, NORMS)
+  _one_of("model.d_norm", m.d_norm, NORMS)
+
+  game = config.loss.game
+  _one_of("loss.game", game, tuple(losses.GAMES))
+  for field in ("alpha", "beta"):
+    _number(f"loss.{field}", config.loss[field], 0.0, 1.0)
+    if config.loss[field] and not losses.GAMES[game].smoothable:
+      raise ConfigError(f"config.loss.{field}={config.loss[field]} needs a cross-entropy game "
+                        f"(minimax, non_saturating, maximum_likelihood), not {game!r}")
+
+  p = config.penalty
+  _one_of("penalty.name", p.name, penalties.PENALTIES)
+  _number("penalty.weight", p.weight, 0.0)
+  _number("penalty.clip", p.clip, 0.0)
+  if p.name != "none" and m.name == "dcgan" and m.d_norm == "batch":
+    raise ConfigError(f"config.penalty.name={p.name!r} needs per-example critic gradients, "
+                      "which batch norm in D breaks; set config.model.d_norm to 'none' or "
+                      "'layer'")
+
+  for player in ("g_optimizer", "d_optimizer"):
+    o = config[player]
+    _one_of(f"{player}.name", o.name, OPTIMIZERS)
+    _number(f"{player}.learning_rate", o.learning_rate, 0.0)
+    _number(f"{player}.decay_steps", o.decay_steps, 0, integer=True)
+    for field in ("b1", "b2", "decay", "momentum"):
+      _number(f"{player}.{field}", o[field], 0.0, 1.0)
+    _number(f"{player}.eps", o.eps, 0.0, low_open=True)
+
+  t = config.train
+  _number("train.steps", t.steps, 0, integer=True)
+  _number("train.n_critic", t.n_critic, 1, integer=True)
+  _one_of("train.mode", t.mode, MODES)
+  for field in ("log_every", "plot_every", "checkpoint_every", "keep_checkpoints",
+                "eval_samples"):
+    _number(f"train.{field}", t[field], 1, integer=True)

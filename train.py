@@ -1,0 +1,35 @@
+"""Trains a GAN: ``python train.py --config configs/toy_wgan_gp.py --workdir runs/x``.
+
+Any config field can be overridden, e.g. ``--config.train.steps=500``. Without
+``--config`` the embedded default (WGAN-GP on 25 Gaussians) is used.
+"""
+
+import pathlib
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+ROOT = pathlib.Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))  # So config files can `from configs import default`.
+
+from configs import default  # noqa: E402
+from jaxgan.train import train_and_evaluate  # noqa: E402
+
+config_flags.DEFINE_config_file("config", str(ROOT / "configs" / "default.py"),
+                                "Path to a config file (ml_collections).",
+                                lock_config=True)
+flags.DEFINE_string("workdir", "runs/default", "Where metrics, pictures and checkpoints go; "
+                    "an existing run there is resumed.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:  # Keep orbax's INFO chatter out of the console.
+    logging.set_verbosity(logging.WARNING)
+  train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
+
+
+if __name__ == "__main__":
+  app.run(main)
