@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))  # So config files can `from configs import defaul
 
 from configs import default  # noqa: E402
 from jaxgan.train import train_and_evaluate  # noqa: E402
+from jaxgan.validation import ConfigError, check_field  # noqa: E402
 
 config_flags.DEFINE_config_file("config", str(ROOT / "configs" / "default.py"),
                                 "Path to a config file (ml_collections).",
@@ -28,8 +29,22 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {argv[1:]}")
   if not flags.FLAGS["verbosity"].present:  # Keep orbax's INFO chatter out of the console.
     logging.set_verbosity(logging.WARNING)
-  train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
+  try:
+    train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
+  except ConfigError as e:
+    sys.exit(f"error: {e}")
+
+
+def parse_flags(argv):
+  """absl's parser, with bad config overrides reported in one line instead of a traceback."""
+  try:
+    for arg in argv[1:]:
+      if arg.startswith("--config."):
+        check_field(arg[len("--config."):].split("=", 1)[0], default.get_config())
+    return flags.FLAGS(argv)
+  except (ConfigError, flags.Error) as e:
+    sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -1,5 +1,10 @@
 """Default configuration: WGAN-GP on the 25-Gaussian grid, sized to train on a laptop CPU.
 
+It follows the reference ``gan_toy.py`` (Gulrajani et al. 2017) except for three things
+that make it finish in about a minute on two CPU cores: hidden width 128 (not 512),
+learning rate 5e-4 (not 1e-4) and 4,000 generator steps (not 100,000).
+``configs/toy_wgan_gp.py`` has the reference values.
+
 Every other config imports this one and overrides a few fields; ``jaxgan.validation``
 rejects keys that are not defined here.
 """
@@ -38,7 +43,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   opt = ml_collections.ConfigDict()
   opt.name = "adam"               # adam | rmsprop | sgd
-  opt.learning_rate = 1e-4
+  opt.learning_rate = 5e-4
   opt.b1 = 0.5
   opt.b2 = 0.9
   opt.eps = 1e-8
@@ -49,7 +54,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.d_optimizer = ml_collections.ConfigDict(opt.to_dict())
 
   c.train = ml_collections.ConfigDict()
-  c.train.steps = 3000            # Generator updates.
+  c.train.steps = 4000            # Generator updates.
   c.train.n_critic = 5            # Discriminator updates per generator update.
   c.train.mode = "alternating"    # alternating | simultaneous
   c.train.log_every = 100

@@ -1,7 +1,7 @@
 """WGAN with weight clipping (Arjovsky et al. 2017) on a 2-D toy set.
 
 RMSProp 5e-5, clip 0.01, 5 critic steps, no penalty (the settings of gan_toy.py's
-'wgan' mode).
+'wgan' mode); the nets and step count of configs/default.py.
 """
 
 from configs import default

@@ -47,7 +47,7 @@ def _plot_2d(ax, real, fake, critic):
   ax.set_xlim(-lim, lim)
   ax.set_ylim(-lim, lim)
   ax.set_aspect("equal")
-  ax.legend(loc="upper right", markerscale=4)
+  ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, markerscale=4)
 
 
 def _plot_1d(ax, real, fake, critic, density):

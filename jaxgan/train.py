@@ -133,9 +133,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         row["elapsed_s"] = round(time.time() - t0, 3)
         log.write(json.dumps(row) + "\n")
         log.flush()
-        bar.set_postfix({k: f"{row[k]:.3g}" for k in ("d_loss", "g_loss", "modes")
-                         if k in row}, refresh=False)
-        summary = row
+        summary = {**summary, **row}  # Keeps the latest evaluation between plots.
+        bar.set_postfix({k: f"{summary[k]:.3g}" for k in ("d_loss", "g_loss", "modes")
+                         if k in summary}, refresh=False)
       if done % t.checkpoint_every == 0 or last:
         checkpoint.save(manager, done, state)
       bar.update(1)

@@ -23,7 +23,6 @@ from typing import Callable
 
 import jax
 import jax.numpy as jnp
-import optax
 
 from jaxgan import losses, penalties
 from jaxgan.train_state import GANState, Player
@@ -50,11 +49,15 @@ class StepConfig:
   mode: str = "alternating"
 
 
+def _global_norm(tree) -> Array:
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
+
+
 def _update(player: Player, loss_fn: Callable) -> tuple[Player, Metrics]:
   """One optimizer step of ``player`` on ``loss_fn(params) -> (loss, (metrics, stats))``."""
   (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
       player.params)
-  metrics = dict(metrics, total=loss, grad_norm=optax.global_norm(grads))
+  metrics = dict(metrics, total=loss, grad_norm=_global_norm(grads))
   return player.apply_gradients(grads, batch_stats), metrics
 
 

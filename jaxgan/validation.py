@@ -49,6 +49,18 @@ def _check_keys(config, schema, prefix="") -> None:
       _check_keys(config[key], schema[key], field + ".")
 
 
+def check_field(path: str, schema: ml_collections.ConfigDict) -> None:
+  """Raises ConfigError unless the dotted ``path`` (e.g. 'train.steps') names a schema field."""
+  node, seen = schema, []
+  for key in path.split("."):
+    if not isinstance(node, ml_collections.ConfigDict) or key not in node:
+      where = f"config.{'.'.join(seen)}" if seen else "config"
+      known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+      raise ConfigError(f"unknown config field config.{path}; fields of {where}: "
+                        f"{', '.join(known) or '(none: it is a value)'}")
+    node, seen = node[key], seen + [key]
+
+
 def validate_config(config: ml_collections.ConfigDict, device_count: int,
                     schema: ml_collections.ConfigDict | None = None) -> None:
   """Raises ConfigError naming the first bad field; returns None when all is well."""
