@@ -14,7 +14,8 @@ ROOT = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))  # So config files can `from configs import default`.
 
 from configs import default  # noqa: E402
-from jaxgan.train import train_and_evaluate  # noqa: E402
+from jaxgan.checkpoint import CheckpointError  # noqa: E402
+from jaxgan.train import DivergenceError, TrainingInterrupted, train_and_evaluate  # noqa: E402
 from jaxgan.validation import ConfigError, check_field  # noqa: E402
 
 config_flags.DEFINE_config_file("config", str(ROOT / "configs" / "default.py"),
@@ -31,8 +32,11 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:
     train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
-  except ConfigError as e:
+  except (ConfigError, CheckpointError, DivergenceError) as e:
     sys.exit(f"error: {e}")
+  except TrainingInterrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)
 
 
 def parse_flags(argv):

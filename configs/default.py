@@ -62,4 +62,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
   c.train.eval_samples = 2500
+  c.train.on_nonfinite = "stop"   # stop | skip: what a NaN/inf loss or gradient does.
   return c

@@ -1,4 +1,10 @@
-"""Saving and restoring the train state with orbax's CheckpointManager."""
+"""Saving and restoring the train state with orbax's CheckpointManager.
+
+Restoring is defensive: a checkpoint that cannot be read (a crash mid-write, a truncated
+or deleted file) is reported and the next older one is tried; a checkpoint whose arrays
+do not have the shapes of the state being restored (a run with another config) is
+refused, naming the arrays that differ.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,18 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+
+class CheckpointError(RuntimeError):
+  """No usable checkpoint, or one made for a different model."""
 
 
 def make_manager(directory: str | os.PathLike, keep: int) -> ocp.CheckpointManager:
   """A manager of the checkpoints under ``directory`` that keeps the last ``keep``."""
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+  return ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
 def save(manager: ocp.CheckpointManager, step: int, state) -> bool:
@@ -19,10 +31,61 @@ def save(manager: ocp.CheckpointManager, step: int, state) -> bool:
   return manager.save(step, args=ocp.args.StandardSave(state), force=True)
 
 
+def _key_name(entry) -> str:
+  for attr in ("key", "name", "idx"):
+    if hasattr(entry, attr):
+      return str(getattr(entry, attr))
+  return str(entry)
+
+
+def _shapes(tree) -> dict[str, tuple]:
+  """{'g.params.Dense_0.kernel': shape, ...} for every array leaf of ``tree``."""
+  leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {".".join(_key_name(k) for k in path): tuple(leaf.shape) for path, leaf in leaves}
+
+
+def shape_mismatches(saved, expected) -> list[str]:
+  """Human-readable differences between two trees of arrays (or array metadata)."""
+  a, b = _shapes(saved), _shapes(expected)
+  out = [f"{k}: checkpoint {a[k]} vs now {b[k]}" for k in sorted(a.keys() & b.keys())
+         if a[k] != b[k]]
+  out += [f"{k}: only in the checkpoint" for k in sorted(a.keys() - b.keys())]
+  out += [f"{k}: not in the checkpoint" for k in sorted(b.keys() - a.keys())]
+  return out
+
+
 def restore_latest(manager: ocp.CheckpointManager, state):
-  """Returns the latest saved state shaped like ``state``, or ``state`` if none exists."""
-  step = manager.latest_step()
-  if step is None:
-    return state
+  """Returns the newest readable checkpoint shaped like ``state``, or ``state`` if none exist.
+
+  Raises CheckpointError when the checkpoints were made for a different model, or when
+  checkpoints exist but none can be read.
+  """
+  steps = sorted(manager.all_steps(), reverse=True)
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
-  return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+  failures = []
+  for step in steps:
+    try:
+      metadata = manager.item_metadata(step)
+      if metadata is None:
+        raise ValueError("no metadata")
+    except Exception as e:  # noqa: BLE001 - any failure to read means unusable.
+      failures.append(f"step {step}: {type(e).__name__}: {e}")
+      logging.warning("Checkpoint of step %d is unreadable (%s); trying an older one.", step, e)
+      continue
+    mismatches = shape_mismatches(metadata, abstract)
+    if mismatches:
+      shown = "\n  ".join(mismatches[:12])
+      more = f"\n  ... and {len(mismatches) - 12} more" if len(mismatches) > 12 else ""
+      raise CheckpointError(
+          f"the checkpoint of step {step} in {manager.directory} was made for a different "
+          f"model; arrays that differ:\n  {shown}{more}")
+    try:
+      return manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    except Exception as e:  # noqa: BLE001
+      failures.append(f"step {step}: {type(e).__name__}: {e}")
+      logging.warning("Checkpoint of step %d is corrupted (%s); trying an older one.", step, e)
+  if failures:
+    raise CheckpointError(
+        f"no readable checkpoint in {manager.directory}:\n  " + "\n  ".join(failures) +
+        "\nMove that directory away to start afresh.")
+  return state

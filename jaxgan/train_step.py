@@ -11,6 +11,8 @@ minibatch ``batch[i]``) and one generator update. Two schedules (tutorial sec. 3
   its ``n_critic`` updates (the WGAN / WGAN-GP algorithms).
 
 Both players are updated by the same function, ``_update``; only their losses differ.
+A step whose losses or gradient norms are not finite leaves both players unchanged and
+reports ``metrics['nonfinite'] = 1``.
 Batch norm in D sees the real and the generated minibatch in separate calls, so each
 is normalised with its own statistics. D's running statistics are updated by D's own
 updates only, G's by G's own update only.
@@ -124,6 +126,12 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Array], tuple[GANSta
     d_metrics = jax.tree.map(jnp.mean, d_metrics)  # Averaged over the critic steps.
     metrics = {**_prefix("d", d_metrics), **_prefix("g", g_metrics)}
     metrics["d_real_minus_fake"] = d_metrics["real"] - d_metrics["fake"]
+    # Divergence guard: a step whose losses or gradient norms are not finite changes no
+    # parameter (the caller decides whether to stop or go on).
+    finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))
+    g, d = jax.tree.map(lambda new, old: jnp.where(finite, new, old), (g, d),
+                        (state.g, state.d))
+    metrics["nonfinite"] = jnp.logical_not(finite).astype(jnp.float32)
     return state.replace(step=state.step + 1, g=g, d=d), metrics
 
   return step

@@ -110,6 +110,14 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
   _number("train.steps", t.steps, 0, integer=True)
   _number("train.n_critic", t.n_critic, 1, integer=True)
   _one_of("train.mode", t.mode, MODES)
+  _one_of("train.on_nonfinite", t.on_nonfinite, ("stop", "skip"))
   for field in ("log_every", "plot_every", "checkpoint_every", "keep_checkpoints",
                 "eval_samples"):
     _number(f"train.{field}", t[field], 1, integer=True)
+
+  # Last, so that errors about single fields come first.
+  shape = toy.data_shape(config.data.name)
+  if m.name == "dcgan" and len(shape) != 3:
+    raise ConfigError(f"config.model.name='dcgan' needs images (H, W, C), but "
+                      f"config.data.name={config.data.name!r} has examples of shape {shape}; "
+                      "use config.model.name='mlp'")

@@ -55,3 +55,95 @@ def test_bad_command_line_input_is_named(tmp_path, override, message):
   run = _train(tmp_path, override)
   assert run.returncode != 0
   assert message in run.stderr
+
+
+# --- Reliability: faults injected with the JAXGAN_FAULT test hook. ---
+
+RUN = ["--config.train.steps=12", "--config.train.checkpoint_every=4",
+       "--config.train.log_every=4", "--config.train.plot_every=12"]
+
+
+def _train_env(workdir, env, *overrides):
+  import os
+  cmd = [sys.executable, str(ROOT / "train.py"), f"--config={ROOT / 'configs/test.py'}",
+         f"--workdir={workdir}", *overrides]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
+                        env={**os.environ, **env})
+
+
+def _final_arrays(workdir, step=12):
+  import orbax.checkpoint as ocp
+  import jax
+  tree = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "default")
+  return jax.tree_util.tree_flatten_with_path(tree)[0]
+
+
+def _assert_bitwise_equal(a_dir, b_dir):
+  a, b = _final_arrays(a_dir), _final_arrays(b_dir)
+  assert [p for p, _ in a] == [p for p, _ in b] and len(a) > 10
+  for (path, x), (_, y) in zip(a, b):
+    assert x.dtype == y.dtype and x.tobytes() == y.tobytes(), path
+
+
+def test_killed_and_stopped_runs_resume_bitwise_equal(tmp_path):
+  ref = _train_env(tmp_path / "ref", {}, *RUN)
+  assert ref.returncode == 0, ref.stderr[-3000:]
+
+  killed = _train_env(tmp_path / "kill", {"JAXGAN_FAULT": "sigkill@11"}, *RUN)
+  assert killed.returncode == -9  # SIGKILL: no handler ran, nothing was saved at exit.
+  resumed = _train_env(tmp_path / "kill", {}, *RUN)
+  assert resumed.returncode == 0, resumed.stderr[-3000:]
+  assert ("Resuming from the checkpoint of step 8" in resumed.stdout
+          or "Resuming from the checkpoint of step 4" in resumed.stdout)
+  _assert_bitwise_equal(tmp_path / "ref", tmp_path / "kill")
+
+  stopped = _train_env(tmp_path / "term", {"JAXGAN_FAULT": "sigterm@6"}, *RUN)
+  assert stopped.returncode == 128 + 15, stopped.stderr[-3000:]
+  assert "stopped by SIGTERM after step 6" in stopped.stderr
+  resumed = _train_env(tmp_path / "term", {}, *RUN)
+  assert "Resuming from the checkpoint of step 6" in resumed.stdout
+  _assert_bitwise_equal(tmp_path / "ref", tmp_path / "term")
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+  run = _train_env(tmp_path, {"JAXGAN_FAULT": "nan@6"}, *RUN)
+  assert run.returncode == 1
+  assert "training diverged at step 6: non-finite" in run.stderr
+  assert "d_loss" in run.stderr and "the last good checkpoint is step 4" in run.stderr
+  assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == \
+      ["4"]
+
+
+def test_nan_steps_can_be_skipped(tmp_path):
+  run = _train_env(tmp_path, {"JAXGAN_FAULT": "nan@6,nan@7"}, *RUN,
+                   "--config.train.on_nonfinite=skip")
+  assert run.returncode == 0, run.stderr[-3000:]
+  summary = json.loads((tmp_path / "summary.json").read_text())
+  assert summary["skipped_steps"] == 2 and summary["step"] == 12
+  import numpy as np
+  assert all(np.isfinite(x).all() for _, x in _final_arrays(tmp_path))
+
+
+def test_resuming_with_another_model_names_the_fields(tmp_path):
+  assert _train(tmp_path).returncode == 0
+  run = _train(tmp_path, "--config.model.width=32")
+  assert run.returncode == 1
+  assert "was made for a different model" in run.stderr
+  assert "config.model.width: 16 (checkpoint) vs 32 (now)" in run.stderr
+
+
+def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
+  import struct
+  from tensorboardX.proto import event_pb2
+  assert _train(tmp_path).returncode == 0
+  (events,) = (tmp_path / "tensorboard").iterdir()
+  data, scalars = events.read_bytes(), {}
+  while data:  # TFRecord framing: u64 length, u32 crc, payload, u32 crc.
+    (length,) = struct.unpack("<Q", data[:8])
+    event = event_pb2.Event.FromString(data[12:12 + length])
+    data = data[12 + length + 4:]
+    for value in event.summary.value:
+      scalars[(value.tag, event.step)] = value.simple_value
+  for row in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()):
+    for key in ("d_loss", "g_loss", "d_grad_norm"):
+      assert scalars[(key, row["step"])] == pytest.approx(row[key], rel=1e-6)

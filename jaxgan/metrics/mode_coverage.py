@@ -14,8 +14,8 @@ import numpy as np
 def mode_coverage(samples, centers, std: float, n_std: float = 3.0,
                   min_count: int = 1) -> dict:
   """Returns {'modes': int, 'high_quality': float, 'counts': list[int]} (numpy, float64)."""
-  samples = np.asarray(samples, np.float64).reshape(len(samples), -1)
   centers = np.asarray(centers, np.float64)
+  samples = np.asarray(samples, np.float64).reshape(len(samples), centers.shape[-1])
   dist = np.linalg.norm(samples[:, None, :] - centers[None, :, :], axis=-1)
   nearest = dist.argmin(axis=1)
   good = dist[np.arange(len(samples)), nearest] <= n_std * std

@@ -1,0 +1,77 @@
+"""Checkpoints: round trip, corrupted latest falls back, another model's checkpoint refused."""
+
+import pathlib
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from configs import test as test_config  # noqa: E402
+from jaxgan import checkpoint  # noqa: E402
+from jaxgan.train import initial_state  # noqa: E402
+
+
+def _state(width=16, seed=0):
+  c = test_config.get_config()
+  c.model.width, c.seed = width, seed
+  return initial_state(c)
+
+
+def _save_steps(directory, *steps):
+  manager = checkpoint.make_manager(directory, keep=5)
+  for s in steps:
+    checkpoint.save(manager, s, _state(seed=s).replace(step=np.int32(s)))
+  manager.wait_until_finished()
+  manager.close()
+
+
+def _leaves_equal(a, b):
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_round_trip_restores_the_newest(tmp_path):
+  _save_steps(tmp_path, 1, 2)
+  restored = checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state())
+  assert int(restored.step) == 2
+  assert _leaves_equal(restored.g.params, _state(seed=2).g.params)
+  assert _leaves_equal(restored.d.opt_state, _state(seed=2).d.opt_state)
+
+
+def test_no_checkpoint_returns_the_given_state(tmp_path):
+  state = _state()
+  assert checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), state) is state
+
+
+def _corrupt(step_dir: pathlib.Path):
+  """Overwrites every data file of a checkpoint with garbage, as a torn write would."""
+  files = [p for p in step_dir.rglob("*") if p.is_file() and p.name != "_CHECKPOINT_METADATA"]
+  assert files
+  for p in files:
+    p.write_bytes(b"\x00garbage" * 3)
+
+
+def test_corrupted_latest_falls_back_to_the_previous(tmp_path, caplog):
+  _save_steps(tmp_path, 1, 2)
+  _corrupt(tmp_path / "2")
+  restored = checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state())
+  assert int(restored.step) == 1
+  assert _leaves_equal(restored.g.params, _state(seed=1).g.params)
+  assert "step 2" in caplog.text or "of step 2" in caplog.text
+
+
+def test_all_corrupted_is_a_clear_error(tmp_path):
+  _save_steps(tmp_path, 1)
+  _corrupt(tmp_path / "1")
+  with pytest.raises(checkpoint.CheckpointError, match="no readable checkpoint"):
+    checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state())
+
+
+def test_checkpoint_of_another_model_is_refused_naming_the_arrays(tmp_path):
+  _save_steps(tmp_path, 1)
+  with pytest.raises(checkpoint.CheckpointError) as err:
+    checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state(width=32))
+  message = str(err.value)
+  assert "different model" in message
+  assert "d.params.MLP_0.Dense_0.kernel: checkpoint (2, 16) vs now (2, 32)" in message

@@ -1,0 +1,139 @@
+"""Tests for jaxgan.validation.validate_config on the shipped configs and bad fields."""
+
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+
+import ml_collections
+import pytest
+
+# `configs` is a top-level package of the repository, not of the installed library:
+# make it importable however pytest is started.
+_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+  sys.path.insert(0, _ROOT)
+
+from configs import default  # noqa: E402
+
+from jaxgan.validation import ConfigError, validate_config  # noqa: E402
+
+CONFIGS = ["default", "toy_wgan_gp", "toy_wgan_clip", "toy_gan_ns", "test"]
+
+
+def _config(name: str = "default") -> ml_collections.ConfigDict:
+  return importlib.import_module(f"configs.{name}").get_config()
+
+
+def _set(cfg: ml_collections.ConfigDict, path: str, value) -> None:
+  """Sets a dotted field, bypassing ConfigDict's type checks (as a bad override would)."""
+  *parents, leaf = path.split(".")
+  node = cfg
+  for p in parents:
+    node = node[p]
+  with cfg.ignore_type(), cfg.unlocked():
+    node[leaf] = value
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_are_valid(name):
+  cfg = _config(name)
+  assert validate_config(cfg, device_count=1, schema=default.get_config()) is None
+  # Locked, as ml_collections' config flags hand it over.
+  cfg.lock()
+  assert validate_config(cfg, device_count=1, schema=default.get_config()) is None
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_shipped_configs_give_separate_optimizer_groups(name):
+  """Changing one player's optimizer must not change the other's (TTUR)."""
+  cfg = _config(name)
+  before = cfg.d_optimizer.learning_rate
+  cfg.g_optimizer.learning_rate = before * 3 + 1.0
+  assert cfg.d_optimizer.learning_rate == before
+
+
+BAD = [
+    # (id, {field: value}, device_count, substrings the message must contain)
+    ("game", {"loss.game": "wasserstain"}, 1, ["loss.game", "wasserstain"]),
+    ("penalty", {"penalty.name": "gp"}, 1, ["penalty.name", "gp"]),
+    ("model", {"model.name": "resnet"}, 1, ["model.name", "resnet"]),
+    ("data", {"data.name": "moons"}, 1, ["data.name", "moons"]),
+    ("n_critic_0", {"train.n_critic": 0}, 1, ["train.n_critic"]),
+    ("n_critic_float", {"train.n_critic": 1.5}, 1, ["train.n_critic"]),
+    ("n_critic_neg", {"train.n_critic": -2}, 1, ["train.n_critic"]),
+    ("g_lr", {"g_optimizer.learning_rate": -1e-4}, 1, ["g_optimizer.learning_rate"]),
+    ("d_lr", {"d_optimizer.learning_rate": -1e-4}, 1, ["d_optimizer.learning_rate"]),
+    ("g_opt_name", {"g_optimizer.name": "adagrad"}, 1, ["g_optimizer.name"]),
+    ("batch_devices", {"data.batch_size": 10}, 4, ["data.batch_size", "4"]),
+    ("batch_zero", {"data.batch_size": 0}, 1, ["data.batch_size"]),
+    ("alpha_wasserstein", {"loss.game": "wasserstein", "loss.alpha": 0.1}, 1,
+     ["loss.alpha", "wasserstein"]),
+    ("beta_hinge", {"loss.game": "hinge", "loss.beta": 0.1}, 1, ["loss.beta", "hinge"]),
+    ("gp_dcgan_batchnorm", {"penalty.name": "gradient_penalty", "model.name": "dcgan",
+                            "model.d_norm": "batch"}, 1, ["penalty.name", "d_norm"]),
+    ("r1_dcgan_batchnorm", {"penalty.name": "r1", "model.name": "dcgan",
+                            "model.d_norm": "batch"}, 1, ["penalty.name", "d_norm"]),
+    ("g_norm", {"model.g_norm": "group"}, 1, ["model.g_norm"]),
+    ("mode", {"train.mode": "sequential"}, 1, ["train.mode"]),
+    ("eps", {"d_optimizer.eps": 0.0}, 1, ["d_optimizer.eps"]),
+    ("b1", {"g_optimizer.b1": 1.0}, 1, ["g_optimizer.b1"]),
+    ("unknown_key", {"train.stepz": 3}, 1, ["train.stepz"]),
+    ("unknown_group", {"optimizer": 3}, 1, ["optimizer"]),
+]
+
+
+@pytest.mark.parametrize("changes,device_count,needles", [b[1:] for b in BAD],
+                         ids=[b[0] for b in BAD])
+def test_bad_field_raises_config_error_naming_it(changes, device_count, needles):
+  cfg = _config("default")
+  for path, value in changes.items():
+    _set(cfg, path, value)
+  with pytest.raises(ConfigError) as info:
+    validate_config(cfg, device_count=device_count, schema=default.get_config())
+  assert isinstance(info.value, ValueError)
+  for needle in needles:
+    assert needle in str(info.value), (needle, str(info.value))
+
+
+@pytest.mark.parametrize("device_count,batch_size", [(1, 7), (2, 16), (4, 12), (8, 256)])
+def test_batch_divisible_by_devices_passes(device_count, batch_size):
+  cfg = _config("default")
+  cfg.data.batch_size = batch_size
+  validate_config(cfg, device_count=device_count, schema=default.get_config())
+
+
+@pytest.mark.parametrize("d_norm", ["layer", "none"])
+def test_penalty_with_layer_or_no_norm_dcgan_critic_is_not_the_error(d_norm):
+  """Penalties are fine with a per-example critic. (Whether 'dcgan' fits the toy data
+  is a separate check; see the test below.)"""
+  cfg = _config("default")
+  cfg.model.name = "dcgan"
+  cfg.model.d_norm = d_norm
+  try:
+    validate_config(cfg, device_count=1, schema=default.get_config())
+  except ConfigError as e:
+    assert "penalty" not in str(e) and "d_norm" not in str(e), str(e)
+
+
+def test_dcgan_with_toy_data_is_rejected_by_validation():
+  cfg = _config("default")
+  cfg.model.name = "dcgan"
+  cfg.model.d_norm = "none"
+  with pytest.raises(ConfigError, match=r"model\.name|data\.name"):
+    validate_config(cfg, device_count=1, schema=default.get_config())
+
+
+def test_alpha_allowed_on_cross_entropy_games():
+  cfg = _config("toy_gan_ns")
+  cfg.loss.alpha = 0.1
+  validate_config(cfg, device_count=1, schema=default.get_config())
+
+
+def test_unknown_key_accepted_without_schema():
+  cfg = _config("default")
+  cfg.train.stepz = 3
+  validate_config(cfg, device_count=1)  # Key checking needs the schema.
+  with pytest.raises(ConfigError, match=r"train\.stepz"):
+    validate_config(cfg, device_count=1, schema=default.get_config())
