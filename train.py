@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))  # So config files can `from configs import defaul
 
 from configs import default  # noqa: E402
 from jaxgan.checkpoint import CheckpointError  # noqa: E402
+from jaxgan.data.images import DataError  # noqa: E402
 from jaxgan.train import DivergenceError, TrainingInterrupted, train_and_evaluate  # noqa: E402
 from jaxgan.validation import ConfigError, check_field  # noqa: E402
 
@@ -32,7 +33,7 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)
   try:
     train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
-  except (ConfigError, CheckpointError, DivergenceError) as e:
+  except (ConfigError, CheckpointError, DataError, DivergenceError) as e:
     sys.exit(f"error: {e}")
   except TrainingInterrupted as e:
     print(e, file=sys.stderr)

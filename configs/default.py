@@ -17,8 +17,14 @@ def get_config() -> ml_collections.ConfigDict:
   c.seed = 0
 
   c.data = ml_collections.ConfigDict()
-  c.data.name = "25gaussians"     # 8gaussians | 25gaussians | swissroll | mog1d
+  c.data.name = "25gaussians"     # Toy: 8gaussians | 25gaussians | swissroll | mog1d.
+                                  # Images: npz | folder (read data.path) or a TFDS name:
+                                  # mnist | fashion_mnist | cifar10 | celeb_a.
   c.data.batch_size = 256         # Global batch, per critic step.
+  c.data.path = ""                # .npz archive (x_train, y_train) or image folder.
+  c.data.split = "train"          # npz: reads x_<split>; TFDS: the split.
+  c.data.data_dir = ""            # TFDS data_dir ('' = TFDS's default).
+  c.data.image_size = 0           # celeb_a: resize to this (0 = 64).
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "mlp"            # mlp | dcgan
@@ -28,12 +34,21 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.features = 64           # dcgan: base feature count.
   c.model.g_norm = "batch"        # dcgan: batch | layer | none
   c.model.d_norm = "none"         # dcgan: batch | layer | none (none or layer for penalties)
+                                  # g_norm also: reference | virtual (batch norm variants).
+  c.model.ref_size = 64           # Reference batch size for g_norm reference | virtual.
+  c.model.conditional_g = False   # G gets the class label (labelled data).
+  c.model.d_conditioning = "none"  # none | concat | projection: D's logit sees the label.
+  c.model.aux_classifier = False  # D also classifies (AC-GAN; alone: only D sees labels).
+  c.model.minibatch_kernels = 0   # > 0: minibatch discrimination in D.
 
   c.loss = ml_collections.ConfigDict()
   c.loss.game = "wasserstein"     # minimax | non_saturating | maximum_likelihood |
                                   # wasserstein | hinge | least_squares
   c.loss.alpha = 0.0              # One-sided label smoothing (cross-entropy games).
   c.loss.beta = 0.0               # Fake target, the harmful two-sided smoothing.
+  c.loss.aux_weight_d = 1.0       # AC-GAN class cross-entropy weight in D's cost.
+  c.loss.aux_weight_g = 1.0       # ... and in G's cost (conditional G only).
+  c.loss.feature_matching = False  # G minimises ||E f(x) - E f(G(z))||^2 instead.
 
   c.penalty = ml_collections.ConfigDict()
   c.penalty.name = "gradient_penalty"  # none | gradient_penalty | r1 | r2
@@ -63,4 +78,5 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.keep_checkpoints = 3
   c.train.eval_samples = 2500
   c.train.on_nonfinite = "stop"   # stop | skip: what a NaN/inf loss or gradient does.
+  c.train.ema_decay = 0.0         # > 0: sample from a moving average of G's parameters.
   return c

@@ -43,7 +43,10 @@ class FaultPlan:
       if at != step:
         continue
       if kind == "nan":
-        batch = batch * jnp.nan
+        if isinstance(batch, dict):
+          batch = {**batch, "image": batch["image"] * jnp.nan}
+        else:
+          batch = batch * jnp.nan
       else:
         os.kill(os.getpid(), signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
     return batch

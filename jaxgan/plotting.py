@@ -62,3 +62,36 @@ def _plot_1d(ax, real, fake, critic, density):
   if critic is not None:
     ax.plot(x, np.asarray(critic(x[:, None])), c="k", label="D output")
   ax.legend(loc="upper right")
+
+
+def image_grid(images, rows: int) -> np.ndarray:
+  """Tiles (N, H, W, C) images in [-1, 1] into one uint8 picture with ``rows`` rows."""
+  images = np.asarray(images, np.float64)
+  n, h, w, c = images.shape
+  cols = -(-n // rows)
+  grid = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1, c))  # White 1-pixel gutters.
+  for i, img in enumerate(images):
+    r, k = divmod(i, cols)
+    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + k * (w + 1):1 + k * (w + 1) + w] = \
+        (np.clip(img, -1, 1) + 1) / 2
+  return np.round(grid * 255).astype(np.uint8)
+
+
+def save_image_grid(path: str | os.PathLike, images, rows: int, title: str = "",
+                    row_labels=None) -> None:
+  """Writes a PNG of a grid of images, optionally with a label left of each row."""
+  grid = image_grid(images, rows)
+  scale = max(1.0, 256 / grid.shape[0])
+  fig = plt.figure(figsize=(grid.shape[1] * scale / 80 + 0.6, grid.shape[0] * scale / 80 + 0.5))
+  ax = fig.add_axes((0.06 if row_labels is not None else 0.0, 0.0,
+                     0.94 if row_labels is not None else 1.0, 0.93))
+  ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray",
+            interpolation="nearest")
+  ax.set_xticks([])
+  ax.set_yticks([])
+  if row_labels is not None:
+    h = (grid.shape[0] - 1) / rows
+    ax.set_yticks([h * (i + 0.5) for i in range(rows)], [str(r) for r in row_labels])
+  fig.suptitle(title, fontsize=9)
+  fig.savefig(path, dpi=80)
+  plt.close(fig)

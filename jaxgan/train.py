@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from jaxgan import checkpoint, losses, parallel, plotting
 from jaxgan.data import toy
+from jaxgan.data.source import make_source
 from jaxgan.fault_injection import FaultPlan
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.nets import make_models
@@ -37,7 +38,7 @@ from jaxgan.optimizers import make_optimizer
 from jaxgan.summary_writer import MetricWriter, plot_curves
 from jaxgan.train_state import GANState, create_state
 from jaxgan.train_step import StepConfig, make_train_step
-from jaxgan.validation import validate_config
+from jaxgan.validation import validate_config, validate_for_data
 
 
 def _optimizer(o: ml_collections.ConfigDict):
@@ -45,52 +46,68 @@ def _optimizer(o: ml_collections.ConfigDict):
                         momentum=o.momentum, decay_steps=o.decay_steps)
 
 
-def step_config(config: ml_collections.ConfigDict) -> StepConfig:
+def step_config(config: ml_collections.ConfigDict, num_classes: int = 0) -> StepConfig:
   """The compiled step's settings, taken from the config."""
+  m, loss = config.model, config.loss
   return StepConfig(
-      game=config.loss.game, latent_dim=config.model.latent_dim, alpha=config.loss.alpha,
-      beta=config.loss.beta, penalty=config.penalty.name,
-      penalty_weight=config.penalty.weight, one_sided=config.penalty.one_sided,
-      clip=config.penalty.clip, n_critic=config.train.n_critic, mode=config.train.mode)
+      game=loss.game, latent_dim=m.latent_dim, alpha=loss.alpha, beta=loss.beta,
+      penalty=config.penalty.name, penalty_weight=config.penalty.weight,
+      one_sided=config.penalty.one_sided, clip=config.penalty.clip,
+      n_critic=config.train.n_critic, mode=config.train.mode, num_classes=num_classes,
+      conditional_g=m.conditional_g, d_labels=m.d_conditioning != "none",
+      aux_weight_d=loss.aux_weight_d if m.aux_classifier else 0.0,
+      aux_weight_g=loss.aux_weight_g if m.aux_classifier else 0.0,
+      feature_matching=loss.feature_matching, ema_decay=config.train.ema_decay)
 
 
-def initial_state(config: ml_collections.ConfigDict) -> GANState:
+def initial_state(config: ml_collections.ConfigDict, data_shape=None,
+                  num_classes: int = 0) -> GANState:
   """Builds the nets and optimizers the config names and initialises both players."""
-  shape = toy.data_shape(config.data.name)
+  shape = data_shape or toy.data_shape(config.data.name)
   m = config.model
-  generator, discriminator = make_models(m.name, shape, width=m.width, depth=m.depth,
-                                         features=m.features, g_norm=m.g_norm,
-                                         d_norm=m.d_norm)
+  generator, discriminator = make_models(
+      m.name, shape, width=m.width, depth=m.depth, features=m.features, g_norm=m.g_norm,
+      d_norm=m.d_norm, num_classes=num_classes, conditional_g=m.conditional_g,
+      d_conditioning=m.d_conditioning, aux_classifier=m.aux_classifier,
+      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size)
   return create_state(jax.random.PRNGKey(config.seed), generator, discriminator,
                       _optimizer(config.g_optimizer), _optimizer(config.d_optimizer),
-                      m.latent_dim, shape)
+                      m.latent_dim, shape, num_classes, ema=config.train.ema_decay > 0)
 
 
-def sample_generator(state: GANState, key: jax.Array, n: int, latent_dim: int) -> jax.Array:
-  """n samples of G in evaluation mode."""
-  return state.g(jax.random.normal(key, (n, latent_dim), jnp.float32))
+def sample_generator(state: GANState, key: jax.Array, n: int, latent_dim: int,
+                     labels: jax.Array | None = None) -> jax.Array:
+  """n samples of G in evaluation mode (moving-average parameters when kept)."""
+  z = jax.random.normal(key, (n, latent_dim), jnp.float32)
+  return state.generator()(z, labels=labels)
 
 
-def evaluate(config: ml_collections.ConfigDict, state: GANState, key: jax.Array,
+def evaluate(config: ml_collections.ConfigDict, state: GANState, key: jax.Array, source,
              png: pathlib.Path | None = None) -> dict[str, Any]:
-  """Mode coverage on data with discrete modes, and a picture of samples over the data."""
-  n, name = config.train.eval_samples, config.data.name
-  k_fake, k_real = jax.random.split(key)
-  fake = np.asarray(sample_generator(state, k_fake, n, config.model.latent_dim))
+  """Toy data: mode coverage and samples over the data. Images: a grid of samples."""
+  name, latent = config.data.name, config.model.latent_dim
+  title = f"{config.loss.game} on {name}, step {int(state.step)}"
+  if len(source.shape) == 3:  # Images: one row per class for a conditional G.
+    if png is not None:
+      k = source.num_classes if config.model.conditional_g else 0
+      rows, cols = (k, 10) if k else (8, 8)
+      labels = jnp.repeat(jnp.arange(k), cols) if k else None
+      fake = sample_generator(state, key, rows * cols, latent, labels)
+      plotting.save_image_grid(png, fake, rows, title, list(range(k)) if k else None)
+    return {}
+  n = config.train.eval_samples
+  fake = np.asarray(sample_generator(state, key, n, latent))
   result: dict[str, Any] = {}
   if name in ("8gaussians", "25gaussians"):
     cov = mode_coverage(fake, toy.mode_centers(name), toy.mode_std(name))
     result = {"modes": cov["modes"], "n_modes": len(cov["counts"]),
               "high_quality": cov["high_quality"]}
+    title += f": {result['modes']}/{result['n_modes']} modes"
   if png is not None:
-    real = np.asarray(toy.sample(name, k_real, n))
     to_prob = losses.GAMES[config.loss.game].smoothable  # Show D(x) = sigmoid(logit).
     critic = lambda x: jax.nn.sigmoid(state.d(x)) if to_prob else state.d(x)
     density = ((lambda x: jnp.exp(toy.mog1d_log_density(x))) if name == "mog1d" else None)
-    title = f"{config.loss.game} on {name}, step {int(state.step)}"
-    if "modes" in result:
-      title += f": {result['modes']}/{result['n_modes']} modes"
-    plotting.plot_toy(png, real, fake, critic, density, title)
+    plotting.plot_toy(png, source.real_sample(n), fake, critic, density, title)
   return result
 
 
@@ -201,7 +218,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   t = config.train
 
   mesh = parallel.make_mesh()
-  state = parallel.replicate(initial_state(config), mesh)
+  d = config.data
+  source = make_source(d.name, batch_size=d.batch_size, n_critic=t.n_critic, seed=config.seed,
+                       sharding=parallel.batch_sharding(mesh), path=d.path, split=d.split,
+                       data_dir=d.data_dir, image_size=d.image_size)
+  validate_for_data(config, source.shape, source.num_classes)
+  state = parallel.replicate(initial_state(config, source.shape, source.num_classes), mesh)
   ckpt_dir = workdir_path / "checkpoints"
   manager = checkpoint.make_manager(ckpt_dir, t.keep_checkpoints)
   state = _restore(manager, state, workdir_path, config)
@@ -210,12 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if start:
     print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
 
-  train_step = jax.jit(make_train_step(step_config(config)), donate_argnums=0)
-  shape = (t.n_critic, config.data.batch_size, *toy.data_shape(config.data.name))
-  draw = jax.jit(lambda key: toy.sample(config.data.name, key, math.prod(shape[:2])).reshape(shape),
-                 out_shardings=parallel.batch_sharding(mesh))
-  base_key = jax.random.PRNGKey(config.seed)
-  data_key, eval_key = jax.random.fold_in(base_key, 1), jax.random.fold_in(base_key, 2)
+  train_step = jax.jit(make_train_step(step_config(config, source.num_classes)),
+                       donate_argnums=0)
+  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
   faults = FaultPlan.from_env()
 
   summary: dict[str, Any] = {}
@@ -227,7 +246,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     with _StopOnSignal() as stop, \
          tqdm(total=t.steps, initial=start, desc="train", unit="step", mininterval=1.0) as bar:
       for step in range(start, t.steps):
-        batch = faults.apply(step + 1, draw(jax.random.fold_in(data_key, step)))
+        batch = faults.apply(step + 1, source.batch(step))
         state, metrics = train_step(state, batch)
         done = step + 1
         pending.append((done, metrics))
@@ -241,7 +260,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           row = {**_to_host(metrics), "skipped_steps": skipped}
           if plot:
             png = workdir_path / ("samples_final.png" if last else f"samples_{done:06d}.png")
-            row.update(evaluate(config, state, eval_key, png))
+            row.update(evaluate(config, state, eval_key, source, png))
           row["elapsed_s"] = round(time.time() - t0, 3)
           writer.write(done, row)
           summary = {**summary, "step": done, **row}  # Keeps the latest evaluation.
@@ -261,7 +280,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     manager.wait_until_finished()
     manager.close()
   if start >= t.steps:  # Nothing to train; still describe what is there.
-    summary = {"step": start, **evaluate(config, state, eval_key,
+    summary = {"step": start, **evaluate(config, state, eval_key, source,
                                          workdir_path / "samples_final.png")}
   summary["train_seconds"] = round(time.time() - t0, 3)
   (workdir_path / "summary.json").write_text(json.dumps(summary, indent=2))

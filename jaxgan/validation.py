@@ -10,9 +10,15 @@ import ml_collections
 
 from jaxgan import losses, penalties
 from jaxgan.data import toy
+from jaxgan.data.images import TFDS_NAMES
 from jaxgan.nets import NETS, NORMS
+from jaxgan.nets.conditioning import D_CONDITIONING
+from jaxgan.nets.dcgan import G_NORMS, IMAGE_SIZES
 from jaxgan.optimizers import OPTIMIZERS
 from jaxgan.train_step import MODES
+
+
+DATA_NAMES = toy.DATASETS + ("npz", "folder") + TFDS_NAMES
 
 
 class ConfigError(ValueError):
@@ -67,7 +73,10 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
   if schema is not None:
     _check_keys(config, schema)
   _number("seed", config.seed, integer=True)
-  _one_of("data.name", config.data.name, toy.DATASETS)
+  _one_of("data.name", config.data.name, DATA_NAMES)
+  if config.data.name in ("npz", "folder") and not config.data.path:
+    raise ConfigError(f"config.data.name={config.data.name!r} reads config.data.path, "
+                      "which is empty")
   _number("data.batch_size", config.data.batch_size, 1, integer=True)
   if config.data.batch_size % device_count:
     raise ConfigError(f"config.data.batch_size={config.data.batch_size} is not divisible by "
@@ -77,7 +86,13 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
   _one_of("model.name", m.name, NETS)
   for field in ("latent_dim", "width", "depth", "features"):
     _number(f"model.{field}", m[field], 1, integer=True)
-  _one_of("model.g_norm", m.g_norm, NORMS)
+  _one_of("model.g_norm", m.g_norm, G_NORMS)
+  _one_of("model.d_conditioning", m.d_conditioning, D_CONDITIONING)
+  _number("model.minibatch_kernels", m.minibatch_kernels, 0, integer=True)
+  _number("model.ref_size", m.ref_size, 1, integer=True)
+  if m.d_conditioning != "none" and not m.conditional_g:
+    raise ConfigError(f"config.model.d_conditioning={m.d_conditioning!r} needs labels for "
+                      "generated samples: set config.model.conditional_g=True")
   _one_of("model.d_norm", m.d_norm, NORMS)
 
   game = config.loss.game
@@ -96,6 +111,12 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
     raise ConfigError(f"config.penalty.name={p.name!r} needs per-example critic gradients, "
                       "which batch norm in D breaks; set config.model.d_norm to 'none' or "
                       "'layer'")
+  if p.name != "none" and m.minibatch_kernels:
+    raise ConfigError(f"config.penalty.name={p.name!r} needs per-example critic gradients, "
+                      "which minibatch discrimination breaks; set "
+                      "config.model.minibatch_kernels=0")
+  for field in ("aux_weight_d", "aux_weight_g"):
+    _number(f"loss.{field}", config.loss[field], 0.0)
 
   for player in ("g_optimizer", "d_optimizer"):
     o = config[player]
@@ -111,13 +132,26 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
   _number("train.n_critic", t.n_critic, 1, integer=True)
   _one_of("train.mode", t.mode, MODES)
   _one_of("train.on_nonfinite", t.on_nonfinite, ("stop", "skip"))
+  _number("train.ema_decay", t.ema_decay, 0.0, 1.0)
   for field in ("log_every", "plot_every", "checkpoint_every", "keep_checkpoints",
                 "eval_samples"):
     _number(f"train.{field}", t[field], 1, integer=True)
+  if config.data.name in toy.DATASETS:  # Last: errors about single fields come first.
+    validate_for_data(config, toy.data_shape(config.data.name), 0)
 
-  # Last, so that errors about single fields come first.
-  shape = toy.data_shape(config.data.name)
+
+def validate_for_data(config: ml_collections.ConfigDict, shape: tuple[int, ...],
+                      num_classes: int) -> None:
+  """Checks that need the data's example shape and number of classes."""
+  m = config.model
   if m.name == "dcgan" and len(shape) != 3:
     raise ConfigError(f"config.model.name='dcgan' needs images (H, W, C), but "
                       f"config.data.name={config.data.name!r} has examples of shape {shape}; "
                       "use config.model.name='mlp'")
+  if m.name == "dcgan" and (shape[0] != shape[1] or shape[0] not in IMAGE_SIZES):
+    raise ConfigError(f"config.model.name='dcgan' supports square images of "
+                      f"{sorted(IMAGE_SIZES)} pixels; config.data gives {shape}")
+  uses_labels = m.conditional_g or m.d_conditioning != "none" or m.aux_classifier
+  if uses_labels and num_classes < 2:
+    raise ConfigError("config.model.conditional_g / d_conditioning / aux_classifier use class "
+                      f"labels, but config.data.name={config.data.name!r} has none")

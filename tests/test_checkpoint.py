@@ -74,4 +74,4 @@ def test_checkpoint_of_another_model_is_refused_naming_the_arrays(tmp_path):
     checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state(width=32))
   message = str(err.value)
   assert "different model" in message
-  assert "d.params.MLP_0.Dense_0.kernel: checkpoint (2, 16) vs now (2, 32)" in message
+  assert "d.params.Dense_0.kernel: checkpoint (2, 16) vs now (2, 32)" in message

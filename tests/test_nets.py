@@ -126,14 +126,14 @@ def test_mlp_discriminator_matches_numpy_relu_network():
   _, d = make_models("mlp", (2,), width=6, depth=3)
   x = np.random.default_rng(1).normal(size=(7, 2)).astype(np.float32)
   variables = _fill(_shapes(d, x), seed=3)
-  # Dense_0..Dense_3 under the inner MLP, in creation order.
-  inner = variables["params"]["MLP_0"]
-  names = sorted(inner, key=lambda n: int(n.split("_")[1]))
-  assert len(names) == 4
+  # Hidden layers Dense_0..Dense_2, then the output layer inside the shared head.
+  params = variables["params"]
+  layers = [params[f"Dense_{i}"] for i in range(3)] + [params["DiscriminatorHead_0"]["Dense_0"]]
+  assert set(params) == {"Dense_0", "Dense_1", "Dense_2", "DiscriminatorHead_0"}
   h = x.astype(np.float64)
-  for i, n in enumerate(names):
-    h = h @ np.asarray(inner[n]["kernel"], np.float64) + np.asarray(inner[n]["bias"])
-    if i < len(names) - 1:
+  for i, layer in enumerate(layers):
+    h = h @ np.asarray(layer["kernel"], np.float64) + np.asarray(layer["bias"])
+    if i < len(layers) - 1:
       h = np.maximum(h, 0.0)
   np.testing.assert_allclose(np.asarray(d.apply(variables, x)), h[:, 0], rtol=1e-5, atol=1e-6)
 
@@ -203,13 +203,17 @@ def test_dcgan_kernel_shapes_follow_layout(size):
   # Only the output layer has a bias: the others are followed by batch norm.
   assert [("bias" in gp[k]) for k in g_convs] == [False] * n + [True]
 
-  d_convs = sorted((k for k in dp if not k.startswith("BatchNorm")),
+  d_convs = sorted((k for k in dp if k.startswith("Conv_")),
                    key=lambda k: int(k.rsplit("_", 1)[1]))
-  assert all(re.fullmatch(r"Conv_\d+", k) for k in d_convs), d_convs
   d_expected = [(4, 4, channels, f)]
   d_expected += [(4, 4, f * 2**(i - 1), f * 2**i) for i in range(1, n)]
-  d_expected += [(start, start, f * 2**(n - 1), 1)]
   assert [dp[k]["kernel"].shape for k in d_convs] == d_expected
+  # The output layer: a dense layer on the flattened start x start map (the same function
+  # as DCGAN's final valid start x start convolution).
+  assert set(dp) - set(d_convs) - {k for k in dp if k.startswith("BatchNorm")} == \
+      {"DiscriminatorHead_0"}
+  assert dp["DiscriminatorHead_0"]["Dense_0"]["kernel"].shape == \
+      (start * start * f * 2**(n - 1), 1)
 
 
 @pytest.mark.parametrize("size", sorted(DCGAN_CASES))
@@ -232,10 +236,10 @@ def test_dcgan_uses_strided_and_transposed_convolutions_without_pooling(size):
   assert g_text.count("conv_general_dilated[") == n + 1
   assert _conv_eqn_params(g_text, "window_strides") == [(1, 1)] * (n + 1)
   assert _conv_eqn_params(g_text, "lhs_dilation") == [(1, 1)] + [(2, 2)] * n
-  # D: n stride-2 convolutions then the start x start output convolution.
-  assert d_text.count("conv_general_dilated[") == n + 1
-  assert _conv_eqn_params(d_text, "window_strides") == [(2, 2)] * n + [(1, 1)]
-  assert _conv_eqn_params(d_text, "lhs_dilation") == [(1, 1)] * (n + 1)
+  # D: n stride-2 convolutions, then the dense output layer.
+  assert d_text.count("conv_general_dilated[") == n
+  assert _conv_eqn_params(d_text, "window_strides") == [(2, 2)] * n
+  assert _conv_eqn_params(d_text, "lhs_dilation") == [(1, 1)] * n
 
 
 def test_dcgan_real_initializer_uses_normal_002():

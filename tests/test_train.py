@@ -147,3 +147,40 @@ def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
   for row in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines()):
     for key in ("d_loss", "g_loss", "d_grad_norm"):
       assert scalars[(key, row["step"])] == pytest.approx(row[key], rel=1e-6)
+
+
+# --- Image configs, each on a tiny override with a small generated .npz. ---
+
+@pytest.mark.parametrize("config,shape", [
+    ("configs/mnist_dcgan.py", (28, 28)),
+    ("configs/mnist_cdcgan.py", (28, 28)),
+    ("configs/cifar10_dcgan.py", (32, 32, 3)),
+    ("configs/cifar10_wgan_gp.py", (32, 32, 3)),
+])
+def test_image_configs_run_end_to_end(tmp_path, config, shape):
+  import numpy as np
+  rng = np.random.default_rng(0)
+  np.savez(tmp_path / "tiny.npz", x_train=rng.integers(0, 256, (24, *shape), dtype=np.uint8),
+           y_train=rng.integers(0, 10, 24).astype(np.uint8))
+  run = _train(tmp_path / "run", "--config.data.name=npz",
+               f"--config.data.path={tmp_path / 'tiny.npz'}", "--config.data.batch_size=8",
+               "--config.model.features=4", "--config.model.latent_dim=8",
+               "--config.train.steps=2", "--config.train.log_every=1",
+               "--config.train.plot_every=2", config=config)
+  assert run.returncode == 0, run.stderr[-3000:]
+  rows = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+  assert [r["step"] for r in rows] == [1, 2]
+  assert (tmp_path / "run/samples_final.png").read_bytes()[:4] == b"\x89PNG"
+  assert (tmp_path / "run/checkpoints/2").is_dir()
+
+
+def test_labels_requested_from_an_unlabelled_dataset(tmp_path):
+  import numpy as np
+  np.savez(tmp_path / "x.npz", x_train=np.zeros((16, 28, 28), np.uint8))
+  run = _train(tmp_path / "run", "--config.data.name=npz", f"--config.data.path={tmp_path}/x.npz",
+               "--config.data.batch_size=8", config="configs/mnist_cdcgan.py")
+  assert run.returncode == 1 and "has none" in run.stderr
+  run = _train(tmp_path / "run", "--config.data.name=npz", f"--config.data.path={tmp_path}/y.npz",
+               config="configs/mnist_dcgan.py")
+  assert run.returncode == 1 and "y.npz: no such file" in run.stderr
+  assert "Traceback" not in run.stderr

@@ -166,3 +166,67 @@ def test_batch_with_wrong_critic_axis_is_rejected():
 def test_bad_step_config(field, value, match):
   with pytest.raises(ValueError, match=match):
     make_train_step(StepConfig(**{field: value}))
+
+
+def test_ema_of_generator_parameters_is_the_closed_form():
+  cfg = StepConfig(game="non_saturating", latent_dim=LATENT, ema_decay=0.9)
+  G, D = make_models("mlp", (2,), width=8, depth=2)
+  state = create_state(jax.random.PRNGKey(0), G, D, optax.sgd(LR), optax.sgd(LR), LATENT, (2,),
+                       ema=True)
+  batch = jax.random.normal(jax.random.PRNGKey(1), (1, B, 2))
+  new, _ = make_train_step(cfg)(state, batch)
+  for e, p0, p1 in zip(*(jax.tree.leaves(t) for t in (new.g_ema, state.g.params,
+                                                       new.g.params))):
+    np.testing.assert_allclose(e, 0.9 * p0 + 0.1 * p1, rtol=1e-6, atol=1e-7)
+  assert new.generator().params is new.g_ema and new.generator(False).params is new.g.params
+
+
+def test_feature_matching_generator_cost():
+  cfg = StepConfig(game="non_saturating", latent_dim=LATENT, feature_matching=True)
+  G, D, state, batch = _setup(cfg)
+  new, metrics = make_train_step(cfg)(state, batch)
+  _, k_g = jax.random.split(jax.random.fold_in(state.key, 0))
+  fake = G.apply({"params": state.g.params}, jax.random.normal(k_g, (B, LATENT)))
+  feats = lambda x: np.asarray(D.apply({"params": new.d.params}, x, with_aux=True)[1]["features"],
+                               np.float64)
+  want = np.sum((feats(batch[-1]).mean(0) - feats(fake).mean(0)) ** 2)
+  np.testing.assert_allclose(metrics["g_loss"], want, rtol=1e-4)
+
+
+def _labelled(cfg, **model_kwargs):
+  G, D = make_models("mlp", (2,), width=8, depth=2, num_classes=4, **model_kwargs)
+  state = create_state(jax.random.PRNGKey(0), G, D, optax.sgd(LR), optax.sgd(LR), LATENT, (2,),
+                       num_classes=4)
+  batch = {"image": jax.random.normal(jax.random.PRNGKey(1), (cfg.n_critic, 64, 2)),
+           "label": jax.random.randint(jax.random.PRNGKey(2), (cfg.n_critic, 64), 0, 4)}
+  return state, batch
+
+
+def test_acgan_class_losses_start_near_log_k():
+  cfg = StepConfig(game="non_saturating", latent_dim=LATENT, num_classes=4, conditional_g=True,
+                   aux_weight_d=1.0, aux_weight_g=1.0)
+  state, batch = _labelled(cfg, conditional_g=True, aux_classifier=True)
+  _, metrics = jax.jit(make_train_step(cfg))(state, batch)
+  # Near-zero initial class logits: cross-entropy log(4) on real and on generated samples.
+  np.testing.assert_allclose(metrics["d_class_loss"], 2 * np.log(4), rtol=0.15)
+  np.testing.assert_allclose(metrics["g_class_loss"], np.log(4), rtol=0.15)
+  assert 0.0 <= float(metrics["d_real_class_accuracy"]) <= 1.0
+
+
+def test_only_d_sees_labels():
+  cfg = StepConfig(game="non_saturating", latent_dim=LATENT, num_classes=4, aux_weight_d=1.0,
+                   aux_weight_g=1.0)
+  state, batch = _labelled(cfg, aux_classifier=True)
+  _, metrics = jax.jit(make_train_step(cfg))(state, batch)
+  np.testing.assert_allclose(metrics["d_class_loss"], np.log(4), rtol=0.15)  # Real only.
+  assert "g_class_loss" not in metrics
+
+
+def test_projection_discriminator_step_and_missing_labels():
+  cfg = StepConfig(game="hinge", latent_dim=LATENT, num_classes=4, conditional_g=True,
+                   d_labels=True, n_critic=2)
+  state, batch = _labelled(cfg, conditional_g=True, d_conditioning="projection")
+  new, metrics = jax.jit(make_train_step(cfg))(state, batch)
+  assert np.isfinite(float(metrics["d_loss"])) and int(new.step) == 1
+  with pytest.raises(ValueError, match="class labels"):
+    make_train_step(cfg)(state, batch["image"])

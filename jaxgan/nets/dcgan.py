@@ -17,7 +17,13 @@ Batch statistics: in training mode every call normalises with the statistics of 
 batch it is given, so calling D once on a real batch and once on a fake batch
 normalises them separately, as the tutorial prescribes. For WGAN-GP, use
 ``norm='none'`` or ``'layer'`` in the critic: batch norm couples examples, which breaks
-the per-example gradient penalty.
+the per-example gradient penalty. G may instead use reference or virtual batch norm
+(``jaxgan.nets.normalization``): its reference noise (and labels) are drawn once at
+initialisation and kept, untrained, in the 'batch_stats' collection.
+
+Labels and the output head are in ``jaxgan.nets.conditioning``. D's last layer is a
+dense layer on the flattened final feature map (the same function as DCGAN's final
+valid convolution), so its features can feed the auxiliary heads.
 """
 
 from __future__ import annotations
@@ -28,7 +34,11 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan.nets.conditioning import DiscriminatorHead, concat_label
+from jaxgan.nets.normalization import ReferenceNorm
+
 NORMS = ("batch", "layer", "none")
+G_NORMS = NORMS + ("reference", "virtual")
 IMAGE_SIZES = {28: 7, 32: 4, 64: 4}
 
 _weight_init = nn.initializers.normal(0.02)
@@ -49,15 +59,31 @@ def _layout(image_size: int) -> tuple[int, int]:
   return start, n
 
 
-def _norm(kind: str, train: bool):
+def _norm(kind: str, train: bool, ref_size: int = 0):
   if kind == "batch":
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
                         scale_init=_scale_init)
   if kind == "layer":
     return nn.LayerNorm(reduction_axes=(-3, -2, -1), epsilon=1e-5, scale_init=_scale_init)
+  if kind in ("reference", "virtual"):
+    return ReferenceNorm(ref_size, virtual=kind == "virtual")
   if kind == "none":
     return lambda x: x
-  raise ValueError(f"unknown norm {kind!r}; expected one of: {', '.join(NORMS)}")
+  raise ValueError(f"unknown norm {kind!r}; expected one of: {', '.join(G_NORMS)}")
+
+
+def prepend_reference(module: nn.Module, z: jax.Array, labels: jax.Array | None,
+                      ref_size: int, num_classes: int):
+  """Puts the fixed reference batch (drawn at init) in front of z and the labels."""
+  rng = lambda: module.make_rng("params")
+  ref_z = module.variable("batch_stats", "reference_z",
+                          lambda: jax.random.normal(rng(), (ref_size, z.shape[-1]), z.dtype))
+  z = jnp.concatenate([ref_z.value, z])
+  if num_classes:
+    ref_y = module.variable("batch_stats", "reference_labels",
+                            lambda: jax.random.randint(rng(), (ref_size,), 0, num_classes))
+    labels = jnp.concatenate([ref_y.value, labels])
+  return z, labels
 
 
 # 4x4 stride-2 convolutions that exactly double / halve the resolution, like PyTorch's
@@ -69,46 +95,64 @@ _down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
 
 
 class DCGANGenerator(nn.Module):
-  """z of shape (B, latent_dim) -> images (B, S, S, channels) in [-1, 1]."""
+  """z (B, latent_dim) [and labels (B,)] -> images (B, S, S, channels) in [-1, 1]."""
 
   image_size: int = 64
   channels: int = 3
   features: int = 64
   norm: str = "batch"
+  num_classes: int = 0   # > 0: class-conditional (one-hot label concatenated to z).
+  ref_size: int = 64     # Reference batch size for norm 'reference' / 'virtual'.
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
     start, n_up = _layout(self.image_size)
+    reference = self.norm in ("reference", "virtual")
+    if reference:
+      z, labels = prepend_reference(self, z, labels, self.ref_size, self.num_classes)
+    if self.num_classes:
+      z = concat_label(z, labels, self.num_classes)
     feats = self.features * 2 ** (n_up - 1)
     use_bias = self.norm == "none"
     x = z.reshape((z.shape[0], 1, 1, z.shape[-1]))
     x = nn.ConvTranspose(feats, (start, start), padding="VALID", use_bias=use_bias,
                          kernel_init=_weight_init)(x)
-    x = nn.relu(_norm(self.norm, train)(x))
+    x = nn.relu(_norm(self.norm, train, self.ref_size)(x))
     for _ in range(n_up - 1):
       feats //= 2
-      x = nn.relu(_norm(self.norm, train)(_up(feats, use_bias=use_bias)(x)))
-    return jnp.tanh(_up(self.channels)(x))  # No normalisation on the output layer.
+      x = nn.relu(_norm(self.norm, train, self.ref_size)(_up(feats, use_bias=use_bias)(x)))
+    x = jnp.tanh(_up(self.channels)(x))  # No normalisation on the output layer.
+    return x[self.ref_size:] if reference else x
 
 
 class DCGANDiscriminator(nn.Module):
-  """Images (B, S, S, C) -> one logit per example, shape (B,)."""
+  """Images (B, S, S, C) [and labels] -> logits (B,) (and aux outputs if ``with_aux``)."""
 
   image_size: int = 64
   features: int = 64
   norm: str = "batch"
+  num_classes: int = 0
+  conditioning: str = "none"     # none | concat | projection
+  aux_classifier: bool = False   # AC-GAN class logits.
+  minibatch_kernels: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
+               with_aux: bool = False):
     start, n_down = _layout(self.image_size)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"DCGANDiscriminator expects {self.image_size}x{self.image_size} "
                        f"images, got shape {x.shape}")
+    if self.conditioning == "concat":
+      x = concat_label(x, labels, self.num_classes)
     feats = self.features
     x = nn.leaky_relu(_down(feats)(x), 0.2)  # No normalisation on the input layer.
     for _ in range(n_down - 1):
       feats *= 2
       x = _down(feats, use_bias=self.norm == "none")(x)
       x = nn.leaky_relu(_norm(self.norm, train)(x), 0.2)
-    x = nn.Conv(1, (start, start), padding="VALID", kernel_init=_weight_init)(x)
-    return x.reshape((x.shape[0],))
+    head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
+                             self.minibatch_kernels)
+    logits, aux = head(x.reshape((x.shape[0], -1)), labels)
+    return (logits, aux) if with_aux else logits

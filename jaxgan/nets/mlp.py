@@ -6,10 +6,16 @@ hidden ReLU layers of width 512 for both players; those are the defaults here.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import flax.linen as nn
 import jax
+
+from jaxgan.nets.conditioning import DiscriminatorHead, concat_label
+
+# He initialisation, as the reference gan_toy.py uses (uniform with variance 2 / fan_in).
+_he_uniform = nn.initializers.variance_scaling(2.0, "fan_in", "uniform")
 
 
 class MLP(nn.Module):
@@ -23,33 +29,50 @@ class MLP(nn.Module):
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     del train  # No normalisation: the same function in training and evaluation.
     for _ in range(self.depth):
-      x = nn.relu(nn.Dense(self.width)(x))
-    return nn.Dense(self.out_dim)(x)
+      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform)(x))
+    return nn.Dense(self.out_dim, kernel_init=_he_uniform)(x)
 
 
 class MLPGenerator(nn.Module):
-  """Maps latent codes ``z`` of shape (B, latent_dim) to samples of shape (B, *data_shape)."""
+  """Maps z (B, latent_dim) [and labels] to samples of shape (B, *data_shape)."""
 
   data_shape: Sequence[int]
   width: int = 512
   depth: int = 3
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-    size = 1
-    for d in self.data_shape:
-      size *= d
-    x = MLP(size, self.width, self.depth)(z, train)
+  def __call__(self, z: jax.Array, labels: jax.Array | None = None,
+               train: bool = True) -> jax.Array:
+    if self.num_classes:
+      z = concat_label(z, labels, self.num_classes)
+    x = MLP(math.prod(self.data_shape), self.width, self.depth)(z, train)
     return x.reshape((z.shape[0], *self.data_shape))
 
 
 class MLPDiscriminator(nn.Module):
-  """Maps samples of shape (B, ...) to one logit (or critic value) per example, shape (B,)."""
+  """Maps samples (B, ...) [and labels] to one logit per example, shape (B,).
+
+  The hidden layers are the same as ``MLP``'s; the output layer is the shared
+  ``DiscriminatorHead`` (labels, auxiliary classifier, minibatch discrimination).
+  """
 
   width: int = 512
   depth: int = 3
+  num_classes: int = 0
+  conditioning: str = "none"
+  aux_classifier: bool = False
+  minibatch_kernels: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
+               with_aux: bool = False):
     x = x.reshape((x.shape[0], -1))
-    return MLP(1, self.width, self.depth)(x, train)[:, 0]
+    if self.conditioning == "concat":
+      x = concat_label(x, labels, self.num_classes)
+    for _ in range(self.depth):
+      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform)(x))
+    head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
+                             self.minibatch_kernels)
+    logits, aux = head(x, labels)
+    return (logits, aux) if with_aux else logits

@@ -1,0 +1,63 @@
+"""What the training loop reads: the batch of a step, placed on the devices.
+
+``make_source(...)`` returns a toy source (sampled on device from the step's key) or an
+image source (an in-memory dataset read by ``ImageBatches``, each host passing its own
+slice to ``jax.make_array_from_process_local_data``). Either way the batch of step s is
+a function of (seed, s) alone, so resuming needs nothing but the step.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from jaxgan.data import images as image_data
+from jaxgan.data import toy
+from jaxgan.data.pipeline import ImageBatches
+
+
+class ToySource:
+  num_classes = 0
+
+  def __init__(self, name: str, batch_size: int, n_critic: int, seed: int, sharding):
+    self.name, self.shape = name, toy.data_shape(name)
+    full = (n_critic, batch_size, *self.shape)
+    self._key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    self._draw = jax.jit(lambda key: toy.sample(name, key, math.prod(full[:2])).reshape(full),
+                         out_shardings=sharding)
+
+  def batch(self, step: int):
+    return self._draw(jax.random.fold_in(self._key, step))
+
+  def real_sample(self, n: int) -> np.ndarray:
+    return np.asarray(toy.sample(self.name, jax.random.PRNGKey(7), n))
+
+
+class ImageSource:
+  def __init__(self, dataset: image_data.ImageDataset, batch_size: int, n_critic: int,
+               seed: int, sharding):
+    self.dataset, self.shape, self.num_classes = dataset, dataset.shape, dataset.num_classes
+    self._batches = ImageBatches(dataset, batch_size, n_critic, seed, jax.process_index(),
+                                 jax.process_count())
+    self._sharding = sharding
+    self._global_shape = (n_critic, batch_size, *self.shape)
+
+  def batch(self, step: int):
+    local = self._batches.batch(step)
+    return {k: jax.make_array_from_process_local_data(
+        self._sharding, v, self._global_shape[:v.ndim]) for k, v in local.items()}
+
+  def real_sample(self, n: int) -> np.ndarray:
+    return self.dataset.images[:n].astype(np.float32) / 127.5 - 1.0
+
+
+def make_source(name: str, *, batch_size: int, n_critic: int, seed: int, sharding,
+                path: str = "", split: str = "train", data_dir: str = "",
+                image_size: int = 0):
+  """A toy source for toy names, otherwise an image source ('npz', 'folder' or TFDS)."""
+  if name in toy.DATASETS:
+    return ToySource(name, batch_size, n_critic, seed, sharding)
+  dataset = image_data.load(name, path, split, data_dir or None, image_size or None)
+  return ImageSource(dataset, batch_size, n_critic, seed, sharding)
