@@ -54,13 +54,14 @@ def shape_mismatches(saved, expected) -> list[str]:
   return out
 
 
-def restore_latest(manager: ocp.CheckpointManager, state):
+def restore_latest(manager: ocp.CheckpointManager, state, step: int | None = None):
   """Returns the newest readable checkpoint shaped like ``state``, or ``state`` if none exist.
 
-  Raises CheckpointError when the checkpoints were made for a different model, or when
-  checkpoints exist but none can be read.
+  With ``step``, only that checkpoint is tried. Raises CheckpointError when the
+  checkpoints were made for a different model, or when checkpoints exist but none can be
+  read.
   """
-  steps = sorted(manager.all_steps(), reverse=True)
+  steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   failures = []
   for step in steps:

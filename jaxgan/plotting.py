@@ -33,8 +33,8 @@ def plot_toy(path: str | os.PathLike, real, fake, critic: Callable | None = None
 
 
 def _plot_2d(ax, real, fake, critic):
-  lim = 1.25 * float(np.max(np.abs(real)))
   finite = fake[np.all(np.isfinite(fake), axis=1)]
+  lim = 1.25 * float(np.max(np.abs(real if len(real) else finite)))
   if critic is not None:
     grid = np.linspace(-lim, lim, 121)
     xx, yy = np.meshgrid(grid, grid)

@@ -1,6 +1,7 @@
 """The training loop: ``train_and_evaluate(config, workdir)``.
 
-Writes into ``workdir``: ``config.json``; ``metrics.jsonl`` and ``tensorboard/`` (the
+Writes into ``workdir``: ``config.json`` and ``data.json`` (example shape, classes: what
+``jaxgan sample`` needs to rebuild the nets); ``metrics.jsonl`` and ``tensorboard/`` (the
 logged scalars); ``samples_<step>.png``, ``samples_final.png`` and ``losses.png``;
 ``checkpoints/`` (orbax, the whole train state, every ``checkpoint_every`` steps, at the
 end, and on SIGTERM/SIGINT); ``summary.json``.
@@ -223,6 +224,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        sharding=parallel.batch_sharding(mesh), path=d.path, split=d.split,
                        data_dir=d.data_dir, image_size=d.image_size)
   validate_for_data(config, source.shape, source.num_classes)
+  (workdir_path / "data.json").write_text(json.dumps(
+      {"shape": list(source.shape), "num_classes": source.num_classes}))
   state = parallel.replicate(initial_state(config, source.shape, source.num_classes), mesh)
   ckpt_dir = workdir_path / "checkpoints"
   manager = checkpoint.make_manager(ckpt_dir, t.keep_checkpoints)

@@ -1,0 +1,152 @@
+"""The ``jaxgan`` command: ``train``, ``sample``, and the metrics (``fid``, ``stats``, ``is``, ``kid``).
+
+    jaxgan train --config configs/toy_wgan_gp.py --workdir runs/x [--config.train.steps=500]
+    jaxgan sample --workdir runs/x --out samples.png [-n 64] [--step 2000] [--no-ema]
+    jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2
+
+Errors in the input (config fields, data, checkpoints, divergence) are reported in one
+line and exit with status 1; a run stopped by SIGTERM/SIGINT exits with 128 + signal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from configs import default
+from jaxgan.checkpoint import CheckpointError
+from jaxgan.data.images import DataError
+from jaxgan.validation import ConfigError, check_field
+
+DEFAULT_CONFIG = str(pathlib.Path(default.__file__).resolve())
+METRICS = ("fid", "stats", "is", "kid")
+
+
+def _define_train_flags() -> None:
+  if "workdir" in flags.FLAGS:
+    return
+  config_flags.DEFINE_config_file("config", DEFAULT_CONFIG,
+                                  "Path to a config file (ml_collections).", lock_config=True)
+  flags.DEFINE_string("workdir", "runs/default", "Where metrics, pictures and checkpoints "
+                      "go; an existing run there is resumed.")
+
+
+def _parse_train_flags(argv: list[str]):
+  """absl's parser, with bad config overrides reported in one line instead of a traceback."""
+  try:
+    for arg in argv[1:]:
+      if arg.startswith("--config."):
+        check_field(arg[len("--config."):].split("=", 1)[0], default.get_config())
+    return flags.FLAGS(argv)
+  except (ConfigError, flags.Error) as e:
+    sys.exit(f"error: {e}")
+
+
+def _train_main(argv: list[str]) -> None:
+  from jaxgan.train import DivergenceError, TrainingInterrupted, train_and_evaluate
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+  if not flags.FLAGS["verbosity"].present:  # Keep orbax's INFO chatter out of the console.
+    logging.set_verbosity(logging.WARNING)
+  try:
+    train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
+  except (ConfigError, CheckpointError, DataError, DivergenceError) as e:
+    sys.exit(f"error: {e}")
+  except TrainingInterrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)
+
+
+def train(argv: list[str]) -> None:
+  """``jaxgan train`` / ``python train.py``: argv[0] is the program name."""
+  _define_train_flags()
+  app.run(_train_main, argv=argv, flags_parser=_parse_train_flags)
+
+
+def sample(argv: list[str]) -> None:
+  """``jaxgan sample``: draws from the generator of a run's checkpoint into PNG or npz."""
+  parser = argparse.ArgumentParser(prog="jaxgan sample", description=sample.__doc__)
+  parser.add_argument("--workdir", required=True, help="a run directory written by train")
+  parser.add_argument("--out", required=True, help="output .png (picture) or .npz (arrays)")
+  parser.add_argument("-n", type=int, default=64, help="number of samples")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--no-ema", action="store_true", help="use G's raw parameters")
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  try:
+    _sample(args)
+  except (ConfigError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
+    sys.exit(f"error: {e}")
+
+
+def _sample(args) -> None:
+  import jax
+  import jax.numpy as jnp
+  import ml_collections
+  import numpy as np
+
+  from jaxgan import checkpoint, plotting
+  from jaxgan.train import initial_state
+
+  workdir = pathlib.Path(args.workdir)
+  for name in ("config.json", "data.json"):
+    if not (workdir / name).exists():
+      raise FileNotFoundError(f"{workdir / name} is missing: is {workdir} a jaxgan run?")
+  if args.n < 1 or pathlib.Path(args.out).suffix not in (".png", ".npz"):
+    raise ValueError("need -n >= 1 and --out ending in .png or .npz")
+  config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
+  data = json.loads((workdir / "data.json").read_text())
+  shape, num_classes = tuple(data["shape"]), data["num_classes"]
+  state = initial_state(config, shape, num_classes)
+  manager = checkpoint.make_manager(workdir / "checkpoints", config.train.keep_checkpoints)
+  if args.step is not None and args.step not in manager.all_steps():
+    raise CheckpointError(f"no checkpoint of step {args.step}; have {manager.all_steps()}")
+  state = checkpoint.restore_latest(manager, state, step=args.step)
+  if int(state.step) == 0:
+    raise CheckpointError(f"no checkpoint in {workdir / 'checkpoints'}")
+  k_z, k_y = jax.random.split(jax.random.PRNGKey(args.seed))
+  conditional = bool(config.model.conditional_g)
+  labels = (jnp.arange(args.n) % num_classes) if conditional else None
+  z = jax.random.normal(k_z, (args.n, config.model.latent_dim))
+  x = np.asarray(state.generator(use_ema=not args.no_ema)(z, labels=labels))
+  if args.out.endswith(".npz"):
+    arrays = {"x": x}
+    if len(shape) == 3:  # Images as uint8, the layout the metrics CLI reads.
+      arrays = {"x": np.round((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)}
+    if labels is not None:
+      arrays["y"] = np.asarray(labels)
+    np.savez(args.out, **arrays)
+  elif len(shape) == 3:
+    rows = min(num_classes, args.n) if conditional else max(1, int(np.sqrt(args.n)))
+    if conditional:  # One row per class.
+      order = np.argsort(np.asarray(labels), kind="stable")
+      x = x[order]
+    plotting.save_image_grid(args.out, x, rows, f"{workdir.name}, step {int(state.step)}")
+  else:
+    plotting.plot_toy(args.out, x[:0], x, title=f"{workdir.name}, step {int(state.step)}")
+  print(f"wrote {args.n} samples of step {int(state.step)} to {args.out}")
+
+
+def main(argv: list[str] | None = None) -> None:
+  argv = sys.argv[1:] if argv is None else argv
+  commands = ("train", "sample") + METRICS
+  if not argv or argv[0] not in commands:
+    sys.exit(__doc__ + f"\nerror: the first argument must be one of: {', '.join(commands)}")
+  command, rest = argv[0], argv[1:]
+  if command == "train":
+    train([f"jaxgan {command}", *rest])
+  elif command == "sample":
+    sample(rest)
+  else:
+    from jaxgan.metrics.__main__ import main as metrics_main
+    metrics_main([command, *rest])
+
+
+if __name__ == "__main__":
+  main()
