@@ -40,6 +40,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.d_conditioning = "none"  # none | concat | projection: D's logit sees the label.
   c.model.aux_classifier = False  # D also classifies (AC-GAN; alone: only D sees labels).
   c.model.minibatch_kernels = 0   # > 0: minibatch discrimination in D.
+  c.model.dtype = "float32"       # float32 | bfloat16 (mixed precision: float32 params/loss).
 
   c.loss = ml_collections.ConfigDict()
   c.loss.game = "wasserstein"     # minimax | non_saturating | maximum_likelihood |
@@ -67,6 +68,12 @@ def get_config() -> ml_collections.ConfigDict:
   opt.decay_steps = 0             # > 0: linear decay of the learning rate to 0.
   c.g_optimizer = opt
   c.d_optimizer = ml_collections.ConfigDict(opt.to_dict())
+
+  c.distributed = ml_collections.ConfigDict()  # Multi-host runs (jax.distributed).
+  c.distributed.enabled = False   # True: initialise before anything else.
+  c.distributed.coordinator = ""  # 'host:port'; '' lets JAX detect the cluster.
+  c.distributed.num_processes = 0
+  c.distributed.process_id = -1
 
   c.train = ml_collections.ConfigDict()
   c.train.steps = 4000            # Generator updates.

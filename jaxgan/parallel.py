@@ -14,8 +14,23 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 DATA_AXIS = "data"
 
 
-def make_mesh() -> Mesh:
-  return Mesh(np.asarray(jax.devices()), (DATA_AXIS,))
+def initialize_distributed(coordinator: str = "", num_processes: int = 0,
+                           process_id: int = -1) -> None:
+  """Joins a multi-host run: ``jax.distributed.initialize``, before any other JAX call.
+
+  With no arguments JAX detects the cluster (Cloud TPU, SLURM, Open MPI, ...);
+  otherwise all three name the coordinator 'host:port', the number of processes and
+  this process's index.
+  """
+  if coordinator:
+    jax.distributed.initialize(coordinator, num_processes, process_id)
+  else:
+    jax.distributed.initialize()
+
+
+def make_mesh(devices=None) -> Mesh:
+  """A one-axis mesh over ``devices`` (default: all devices of all hosts)."""
+  return Mesh(np.asarray(jax.devices() if devices is None else devices), (DATA_AXIS,))
 
 
 def replicated(mesh: Mesh) -> NamedSharding:

@@ -25,8 +25,9 @@ def _safe_norm(sq: Array) -> Array:
 
 
 def input_gradients(critic: Critic, x: Array) -> Array:
-  """Gradient of each example's critic output with respect to that example."""
-  return jax.grad(lambda inputs: jnp.sum(critic(inputs)))(x)
+  """Gradient of each example's critic output with respect to that example (float32)."""
+  return jax.grad(lambda inputs: jnp.sum(critic(inputs).astype(jnp.float32)))(x).astype(
+      jnp.float32)
 
 
 def per_example_sq_norm(g: Array) -> Array:

@@ -70,7 +70,7 @@ def initial_state(config: ml_collections.ConfigDict, data_shape=None,
       m.name, shape, width=m.width, depth=m.depth, features=m.features, g_norm=m.g_norm,
       d_norm=m.d_norm, num_classes=num_classes, conditional_g=m.conditional_g,
       d_conditioning=m.d_conditioning, aux_classifier=m.aux_classifier,
-      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size)
+      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size, dtype=m.dtype)
   return create_state(jax.random.PRNGKey(config.seed), generator, discriminator,
                       _optimizer(config.g_optimizer), _optimizer(config.d_optimizer),
                       m.latent_dim, shape, num_classes, ema=config.train.ema_decay > 0)
@@ -213,6 +213,9 @@ def _restore(manager, state, workdir: pathlib.Path, config) -> GANState:
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        schema: ml_collections.ConfigDict | None = None) -> GANState:
   """Trains the configured GAN in ``workdir`` (resuming if it holds a checkpoint)."""
+  if config.distributed.enabled:  # Must come before any other JAX call.
+    dist = config.distributed
+    parallel.initialize_distributed(dist.coordinator, dist.num_processes, dist.process_id)
   validate_config(config, jax.device_count(), schema)
   workdir_path = pathlib.Path(workdir)
   workdir_path.mkdir(parents=True, exist_ok=True)

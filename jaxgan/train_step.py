@@ -82,6 +82,11 @@ def _prefix(prefix: str, metrics: Metrics) -> Metrics:
   return {f"{prefix}_{k}": v for k, v in metrics.items()}
 
 
+def _f32(tree):
+  """Losses are computed in float32 also when the nets compute in bfloat16."""
+  return jax.tree.map(lambda x: x.astype(jnp.float32), tree)
+
+
 def _class_loss(logits: Array, labels: Array) -> Array:
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
@@ -123,6 +128,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
                                        with_aux=True)
     (fake_out, aux_f), stats = d.apply(params, stats, fake, labels=d_labels(y_fake),
                                        with_aux=True)
+    real_out, aux_r, fake_out, aux_f = _f32((real_out, aux_r, fake_out, aux_f))
     loss = game.d_loss(real_out, fake_out, **smoothing)
     metrics = {"loss": loss, "real": jnp.mean(real_out), "fake": jnp.mean(fake_out)}
     total = loss
@@ -136,18 +142,18 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
       total += cfg.aux_weight_d * class_loss
     on_fake = cfg.penalty == "r2"
     labels = d_labels(y_fake if on_fake else y_real)
-    critic = lambda x: d.apply(params, stats, x, labels=labels)[0]
+    critic = lambda x: d.apply(params, stats, x, labels=labels)[0].astype(jnp.float32)
     pen = penalties.penalty(cfg.penalty, critic, real, fake, k_pen, cfg.one_sided)
     metrics["penalty"] = pen
     return total + cfg.penalty_weight * pen, (metrics, stats)
 
   def g_loss_fn(params, g: Player, d: Player, real: Array, y_real, key: Array):
     fake, y, stats = sample_fake(g, key, real.shape[0], params)
-    fake_out, aux_f = d.apply(d.params, d.batch_stats, fake, labels=d_labels(y),
-                              with_aux=True)[0]
+    fake_out, aux_f = _f32(d.apply(d.params, d.batch_stats, fake, labels=d_labels(y),
+                                   with_aux=True)[0])
     if cfg.feature_matching:  # Salimans et al. 2016, sec. 3.1.
-      _, aux_r = d.apply(d.params, d.batch_stats, real, labels=d_labels(y_real),
-                         with_aux=True)[0]
+      _, aux_r = _f32(d.apply(d.params, d.batch_stats, real, labels=d_labels(y_real),
+                              with_aux=True)[0])
       loss = jnp.sum(jnp.square(jnp.mean(aux_r["features"], 0) - jnp.mean(aux_f["features"], 0)))
     else:
       loss = game.g_loss(fake_out)

@@ -11,7 +11,7 @@ import ml_collections
 from jaxgan import losses, penalties
 from jaxgan.data import toy
 from jaxgan.data.images import TFDS_NAMES
-from jaxgan.nets import NETS, NORMS
+from jaxgan.nets import DTYPES, NETS, NORMS
 from jaxgan.nets.conditioning import D_CONDITIONING
 from jaxgan.nets.dcgan import G_NORMS, IMAGE_SIZES
 from jaxgan.optimizers import OPTIMIZERS
@@ -88,6 +88,7 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
     _number(f"model.{field}", m[field], 1, integer=True)
   _one_of("model.g_norm", m.g_norm, G_NORMS)
   _one_of("model.d_conditioning", m.d_conditioning, D_CONDITIONING)
+  _one_of("model.dtype", m.dtype, DTYPES)
   _number("model.minibatch_kernels", m.minibatch_kernels, 0, integer=True)
   _number("model.ref_size", m.ref_size, 1, integer=True)
   if m.d_conditioning != "none" and not m.conditional_g:

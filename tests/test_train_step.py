@@ -230,3 +230,20 @@ def test_projection_discriminator_step_and_missing_labels():
   assert np.isfinite(float(metrics["d_loss"])) and int(new.step) == 1
   with pytest.raises(ValueError, match="class labels"):
     make_train_step(cfg)(state, batch["image"])
+
+
+def test_bfloat16_compute_keeps_float32_parameters_and_a_finite_penalty():
+  cfg = StepConfig(game="wasserstein", latent_dim=16, penalty="gradient_penalty",
+                   penalty_weight=10.0, n_critic=2)
+  G, D = make_models("dcgan", (28, 28, 1), features=4, d_norm="none", dtype="bfloat16")
+  tx = make_optimizer("adam", 1e-4, b1=0.0, b2=0.9)
+  state = create_state(jax.random.PRNGKey(0), G, D, tx, tx, 16, (28, 28, 1))
+  batch = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (2, 8, 28, 28, 1)))
+  step = jax.jit(make_train_step(cfg))
+  for _ in range(3):
+    state, metrics = step(state, batch)
+  assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
+  assert float(metrics["d_penalty"]) > 0 and metrics["d_loss"].dtype == jnp.float32
+  assert {p.dtype for p in jax.tree.leaves((state.g.params, state.d.params))} == \
+      {np.dtype(np.float32)}
+  assert state.g(jnp.zeros((1, 16))).dtype == jnp.bfloat16  # The compute really is bf16.

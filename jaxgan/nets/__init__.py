@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax.numpy as jnp
 
 from jaxgan.nets.conditioning import D_CONDITIONING
 from jaxgan.nets.dcgan import G_NORMS, NORMS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 
 NETS = ("mlp", "dcgan")
+DTYPES = ("float32", "bfloat16")
 
 
 def make_models(
@@ -33,6 +35,7 @@ def make_models(
     aux_classifier: bool = False,
     minibatch_kernels: int = 0,
     ref_size: int = 64,
+    dtype: str = "float32",
 ) -> tuple[nn.Module, nn.Module]:
   """Returns (generator, discriminator) for data of shape ``data_shape`` (no batch axis).
 
@@ -40,8 +43,12 @@ def make_models(
   and ``ref_size`` and needs square images (H, W, C) with H in {28, 32, 64}. Labels:
   ``num_classes`` classes, ``conditional_g`` (G sees the label), ``d_conditioning``
   (none | concat | projection), ``aux_classifier`` (AC-GAN head);
-  ``minibatch_kernels`` > 0 adds minibatch discrimination to D.
+  ``minibatch_kernels`` > 0 adds minibatch discrimination to D. ``dtype`` 'bfloat16'
+  computes in bfloat16 with float32 parameters (mixed precision).
   """
+  if dtype not in DTYPES:
+    raise ValueError(f"config.model.dtype={dtype!r} is not one of: {', '.join(DTYPES)}")
+  compute = jnp.dtype(dtype)
   if d_conditioning not in D_CONDITIONING:
     raise ValueError(f"config.model.d_conditioning={d_conditioning!r} is not one of: "
                      f"{', '.join(D_CONDITIONING)}")
@@ -51,9 +58,10 @@ def make_models(
                      f"labelled dataset with >= 2 classes, got num_classes={num_classes}")
   g_classes = num_classes if conditional_g else 0
   d_kwargs = dict(num_classes=num_classes, conditioning=d_conditioning,
-                  aux_classifier=aux_classifier, minibatch_kernels=minibatch_kernels)
+                  aux_classifier=aux_classifier, minibatch_kernels=minibatch_kernels,
+                  dtype=compute)
   if name == "mlp":
-    return (MLPGenerator(tuple(data_shape), width, depth, g_classes),
+    return (MLPGenerator(tuple(data_shape), width, depth, g_classes, compute),
             MLPDiscriminator(width, depth, **d_kwargs))
   if name == "dcgan":
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
@@ -62,6 +70,6 @@ def make_models(
       if norm not in allowed:
         raise ValueError(f"config.model.{field}={norm!r} is not one of: {', '.join(allowed)}")
     size, _, channels = data_shape
-    return (DCGANGenerator(size, channels, features, g_norm, g_classes, ref_size),
+    return (DCGANGenerator(size, channels, features, g_norm, g_classes, ref_size, compute),
             DCGANDiscriminator(size, features, d_norm, **d_kwargs))
   raise ValueError(f"config.model.name={name!r} is not one of: {', '.join(NETS)}")

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -37,20 +39,21 @@ class DiscriminatorHead(nn.Module):
   conditioning: str = "none"
   aux_classifier: bool = False
   minibatch_kernels: int = 0
+  dtype: Any = jnp.float32  # Computation dtype; parameters stay float32.
 
   @nn.compact
   def __call__(self, features: jax.Array, labels: jax.Array | None):
     h = features
     if self.minibatch_kernels:
-      h = MinibatchDiscrimination(self.minibatch_kernels)(h)
-    logits = nn.Dense(1, kernel_init=nn.initializers.normal(0.02))(h)[:, 0]
+      h = MinibatchDiscrimination(self.minibatch_kernels, dtype=self.dtype)(h)
+    logits = nn.Dense(1, kernel_init=nn.initializers.normal(0.02), dtype=self.dtype)(h)[:, 0]
     if self.conditioning == "projection":
       if labels is None:
         raise ValueError("a projection discriminator needs labels")
-      embed = nn.Embed(self.num_classes, features.shape[-1],
+      embed = nn.Embed(self.num_classes, features.shape[-1], dtype=self.dtype,
                        embedding_init=nn.initializers.normal(0.02))(labels)
       logits = logits + jnp.sum(embed * features, axis=-1)
     aux = {"features": features}
     if self.aux_classifier:
-      aux["class_logits"] = nn.Dense(self.num_classes)(h)
+      aux["class_logits"] = nn.Dense(self.num_classes, dtype=self.dtype)(h)
     return logits, aux

@@ -29,6 +29,7 @@ valid convolution), so its features can feed the auxiliary heads.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -59,12 +60,13 @@ def _layout(image_size: int) -> tuple[int, int]:
   return start, n
 
 
-def _norm(kind: str, train: bool, ref_size: int = 0):
+def _norm(kind: str, train: bool, ref_size: int = 0, dtype: Any = jnp.float32):
   if kind == "batch":
     return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                        scale_init=_scale_init)
+                        scale_init=_scale_init, dtype=dtype)
   if kind == "layer":
-    return nn.LayerNorm(reduction_axes=(-3, -2, -1), epsilon=1e-5, scale_init=_scale_init)
+    return nn.LayerNorm(reduction_axes=(-3, -2, -1), epsilon=1e-5, scale_init=_scale_init,
+                        dtype=dtype)
   if kind in ("reference", "virtual"):
     return ReferenceNorm(ref_size, virtual=kind == "virtual")
   if kind == "none":
@@ -103,6 +105,7 @@ class DCGANGenerator(nn.Module):
   norm: str = "batch"
   num_classes: int = 0   # > 0: class-conditional (one-hot label concatenated to z).
   ref_size: int = 64     # Reference batch size for norm 'reference' / 'virtual'.
+  dtype: Any = jnp.float32  # Computation dtype (bfloat16: mixed precision); params float32.
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
@@ -117,12 +120,13 @@ class DCGANGenerator(nn.Module):
     use_bias = self.norm == "none"
     x = z.reshape((z.shape[0], 1, 1, z.shape[-1]))
     x = nn.ConvTranspose(feats, (start, start), padding="VALID", use_bias=use_bias,
-                         kernel_init=_weight_init)(x)
-    x = nn.relu(_norm(self.norm, train, self.ref_size)(x))
+                         kernel_init=_weight_init, dtype=self.dtype)(x)
+    norm = lambda: _norm(self.norm, train, self.ref_size, self.dtype)
+    x = nn.relu(norm()(x))
     for _ in range(n_up - 1):
       feats //= 2
-      x = nn.relu(_norm(self.norm, train, self.ref_size)(_up(feats, use_bias=use_bias)(x)))
-    x = jnp.tanh(_up(self.channels)(x))  # No normalisation on the output layer.
+      x = nn.relu(norm()(_up(feats, use_bias=use_bias, dtype=self.dtype)(x)))
+    x = jnp.tanh(_up(self.channels, dtype=self.dtype)(x))  # No norm on the output layer.
     return x[self.ref_size:] if reference else x
 
 
@@ -136,6 +140,7 @@ class DCGANDiscriminator(nn.Module):
   conditioning: str = "none"     # none | concat | projection
   aux_classifier: bool = False   # AC-GAN class logits.
   minibatch_kernels: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
@@ -147,12 +152,12 @@ class DCGANDiscriminator(nn.Module):
     if self.conditioning == "concat":
       x = concat_label(x, labels, self.num_classes)
     feats = self.features
-    x = nn.leaky_relu(_down(feats)(x), 0.2)  # No normalisation on the input layer.
+    x = nn.leaky_relu(_down(feats, dtype=self.dtype)(x), 0.2)  # No norm on the input layer.
     for _ in range(n_down - 1):
       feats *= 2
-      x = _down(feats, use_bias=self.norm == "none")(x)
-      x = nn.leaky_relu(_norm(self.norm, train)(x), 0.2)
+      x = _down(feats, use_bias=self.norm == "none", dtype=self.dtype)(x)
+      x = nn.leaky_relu(_norm(self.norm, train, dtype=self.dtype)(x), 0.2)
     head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
-                             self.minibatch_kernels)
+                             self.minibatch_kernels, self.dtype)
     logits, aux = head(x.reshape((x.shape[0], -1)), labels)
     return (logits, aux) if with_aux else logits

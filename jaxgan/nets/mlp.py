@@ -7,10 +7,11 @@ hidden ReLU layers of width 512 for both players; those are the defaults here.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from jaxgan.nets.conditioning import DiscriminatorHead, concat_label
 
@@ -24,13 +25,14 @@ class MLP(nn.Module):
   out_dim: int
   width: int = 512
   depth: int = 3
+  dtype: Any = jnp.float32  # Computation dtype; parameters stay float32.
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     del train  # No normalisation: the same function in training and evaluation.
     for _ in range(self.depth):
-      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform)(x))
-    return nn.Dense(self.out_dim, kernel_init=_he_uniform)(x)
+      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform, dtype=self.dtype)(x))
+    return nn.Dense(self.out_dim, kernel_init=_he_uniform, dtype=self.dtype)(x)
 
 
 class MLPGenerator(nn.Module):
@@ -40,13 +42,14 @@ class MLPGenerator(nn.Module):
   width: int = 512
   depth: int = 3
   num_classes: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
                train: bool = True) -> jax.Array:
     if self.num_classes:
       z = concat_label(z, labels, self.num_classes)
-    x = MLP(math.prod(self.data_shape), self.width, self.depth)(z, train)
+    x = MLP(math.prod(self.data_shape), self.width, self.depth, self.dtype)(z, train)
     return x.reshape((z.shape[0], *self.data_shape))
 
 
@@ -63,6 +66,7 @@ class MLPDiscriminator(nn.Module):
   conditioning: str = "none"
   aux_classifier: bool = False
   minibatch_kernels: int = 0
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
@@ -71,8 +75,8 @@ class MLPDiscriminator(nn.Module):
     if self.conditioning == "concat":
       x = concat_label(x, labels, self.num_classes)
     for _ in range(self.depth):
-      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform)(x))
+      x = nn.relu(nn.Dense(self.width, kernel_init=_he_uniform, dtype=self.dtype)(x))
     head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
-                             self.minibatch_kernels)
+                             self.minibatch_kernels, self.dtype)
     logits, aux = head(x, labels)
     return (logits, aux) if with_aux else logits

@@ -1,0 +1,113 @@
+"""Data parallelism on 8 simulated CPU devices (own process: XLA_FLAGS must come first)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent('''
+    import json, jax, jax.numpy as jnp, numpy as np
+    from jaxgan import parallel
+    from jaxgan.nets import make_models
+    from jaxgan.optimizers import make_optimizer
+    from jaxgan.train_state import create_state
+    from jaxgan.train_step import StepConfig, make_train_step
+
+    assert jax.device_count() == 8, jax.devices()
+    cfg = StepConfig(game="non_saturating", latent_dim=16, alpha=0.1, n_critic=2)
+    G, D = make_models("dcgan", (28, 28, 1), features=8)  # Batch norm in both players.
+    tx = make_optimizer("sgd", 0.1)  # Linear in the gradients: no amplified rounding.
+    batch = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (2, 32, 28, 28, 1)))
+    traces = []
+    def counted(state, batch):
+      traces.append(1)
+      return make_train_step(cfg)(state, batch)
+
+    results = {}
+    for n in (1, 8):
+      mesh = parallel.make_mesh(jax.devices()[:n])
+      step = jax.jit(counted)
+      state = parallel.replicate(create_state(jax.random.PRNGKey(0), G, D, tx, tx, 16,
+                                              (28, 28, 1)), mesh)
+      x = jax.device_put(batch, parallel.batch_sharding(mesh))
+      first, metrics = step(state, x)
+      for i in range(1, 3):  # More steps on the same shapes: no new trace.
+        state, metrics = step(first if i == 1 else state, x + 0.01 * i)
+      results[n] = (first, metrics, x.sharding)
+    leaves = lambda s: [np.asarray(v) for v in jax.tree.leaves(
+        (s.g.params, s.d.params, s.g.batch_stats, s.d.batch_stats))]
+    err = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-12))
+              for a, b in zip(leaves(results[1][0]), leaves(results[8][0])))
+    print(json.dumps({"max_rel_err": err, "traces": len(traces),
+                      "shards": len(results[8][2].device_set),
+                      "param_devices": len(jax.tree.leaves(results[8][0].g.params)[0].sharding.device_set)}))
+''')
+
+
+def test_eight_devices_match_one_device_and_compile_once():
+  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
+         "JAX_PLATFORMS": "cpu"}
+  run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
+                       timeout=600, env=env)
+  assert run.returncode == 0, run.stderr[-3000:]
+  out = json.loads(run.stdout.strip().splitlines()[-1])
+  # Same global batch, same math; only the order of float32 reductions differs.
+  assert out["max_rel_err"] < 1e-5, out
+  assert out["traces"] == 2  # Once per mesh (1 and 8 devices), not once per step.
+  assert out["shards"] == 8 and out["param_devices"] == 8  # Batch sharded, state replicated.
+
+
+HOST_SCRIPT = textwrap.dedent('''
+    import json, sys, jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    from jaxgan import parallel
+    if len(sys.argv) > 1:  # One of two hosts.
+      parallel.initialize_distributed(sys.argv[1], 2, int(sys.argv[2]))
+    import numpy as np
+    from jaxgan.data.images import ImageDataset
+    from jaxgan.data.source import ImageSource
+    from jaxgan.nets import make_models
+    from jaxgan.optimizers import make_optimizer
+    from jaxgan.train_state import create_state
+    from jaxgan.train_step import StepConfig, make_train_step
+
+    rng = np.random.default_rng(0)
+    data = ImageDataset(rng.integers(0, 256, (64, 28, 28, 1), dtype=np.uint8), None, 0)
+    mesh = parallel.make_mesh()
+    source = ImageSource(data, batch_size=16, n_critic=1, seed=0,
+                         sharding=parallel.batch_sharding(mesh))
+    G, D = make_models("dcgan", (28, 28, 1), features=4)
+    tx = make_optimizer("sgd", 0.1)
+    state = parallel.replicate(create_state(jax.random.PRNGKey(0), G, D, tx, tx, 8,
+                                            (28, 28, 1)), mesh)
+    step = jax.jit(make_train_step(StepConfig(game="non_saturating", latent_dim=8)))
+    for s in range(2):
+      state, _ = step(state, source.batch(s))
+    kernel = state.d.params["Conv_0"]["kernel"]
+    print(json.dumps({"hosts": jax.process_count(), "devices": jax.device_count(),
+                      "kernel": np.asarray(jax.experimental.multihost_utils.process_allgather(
+                          kernel, tiled=True) if len(sys.argv) > 1 else kernel).ravel().tolist()}))
+''')
+
+
+def test_two_hosts_match_one_host():
+  import socket
+  import numpy as np
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = sock.getsockname()[1]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  cmd = [sys.executable, "-c", "import jax.experimental.multihost_utils\n" + HOST_SCRIPT]
+  hosts = [subprocess.Popen(cmd + [f"localhost:{port}", str(i)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+  single = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+  outs = [h.communicate(timeout=600) for h in hosts]
+  assert single.returncode == 0, single.stderr[-2000:]
+  for h, (out, err) in zip(hosts, outs):
+    assert h.returncode == 0, err[-3000:]
+  one = json.loads(single.stdout.strip().splitlines()[-1])
+  two = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  assert one["hosts"] == 1 and all(t["hosts"] == 2 and t["devices"] == 2 for t in two)
+  np.testing.assert_allclose(two[0]["kernel"], one["kernel"], rtol=1e-5, atol=1e-7)
+  np.testing.assert_array_equal(two[0]["kernel"], two[1]["kernel"])
