@@ -1,0 +1,184 @@
+"""Train-step time: jaxgan vs the same models written in PyTorch, on one device, one run.
+
+    python bench/train_step.py                 # DCGAN-64 and WGAN-GP-64 at full size (GPU)
+    python bench/train_step.py --small         # small sizes, for a CPU
+    python bench/train_step.py --dtype bfloat16
+
+Workloads (issue 5): DCGAN-64 (nz 100, 64 filters, batch 128, non-saturating, Adam
+2e-4) and WGAN-GP-64 (same G, norm-free critic, batch 64, 5 critic steps + 1 G step
+per iteration, lambda 10, Adam 1e-4 betas (0, 0.9)). The PyTorch models follow the same
+layer layout (DCGAN rules; D's last layer a 4x4 valid convolution, which equals jaxgan's
+dense layer on the flattened map) and the usual PyTorch training loop; both sides draw
+their real batch once, before timing. Reported: the median over ``--steps`` steps after
+``--warmup`` steps, images/s (real images consumed per second) and the ratio
+PyTorch / jaxgan (> 1: jaxgan is faster).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan.nets import make_models
+from jaxgan.optimizers import make_optimizer
+from jaxgan.train_state import create_state
+from jaxgan.train_step import StepConfig, make_train_step
+
+WORKLOADS = {  # name: (batch, n_critic, critic norm, game, penalty weight, (lr, b1, b2))
+    "DCGAN-64": (128, 1, "batch", "non_saturating", 0.0, (2e-4, 0.5, 0.999)),
+    "WGAN-GP-64": (64, 5, "none", "wasserstein", 10.0, (1e-4, 0.0, 0.9)),
+}
+
+
+def _median_ms(run_step, warmup: int, steps: int) -> float:
+  for _ in range(warmup):
+    run_step()
+  times = []
+  for _ in range(steps):
+    t0 = time.perf_counter()
+    run_step()
+    times.append(time.perf_counter() - t0)
+  return 1e3 * statistics.median(times)
+
+
+def bench_jaxgan(name, size, features, latent, batch_scale, dtype, warmup, steps):
+  batch, n_critic, d_norm, game, weight, (lr, b1, b2) = WORKLOADS[name]
+  batch = max(2, int(batch * batch_scale))
+  G, D = make_models("dcgan", (size, size, 3), features=features, d_norm=d_norm, dtype=dtype)
+  tx = make_optimizer("adam", lr, b1=b1, b2=b2)
+  state = create_state(jax.random.PRNGKey(0), G, D, tx, tx, latent, (size, size, 3))
+  cfg = StepConfig(game=game, latent_dim=latent, n_critic=n_critic, mode="alternating",
+                   penalty="gradient_penalty" if weight else "none", penalty_weight=weight)
+  step = jax.jit(make_train_step(cfg), donate_argnums=0)
+  real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (n_critic, batch, size, size, 3)))
+  holder = [state]
+
+  def run():
+    holder[0], metrics = step(holder[0], real)
+    jax.block_until_ready(metrics)
+
+  return _median_ms(run, warmup, steps), batch * n_critic
+
+
+def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, steps):
+  import torch
+  from torch import nn
+
+  batch, n_critic, d_norm, game, weight, (lr, b1, b2) = WORKLOADS[name]
+  batch = max(2, int(batch * batch_scale))
+  device = "cuda" if torch.cuda.is_available() else "cpu"
+  torch.backends.cudnn.benchmark = True
+  n = int(np.log2(size // 4))
+
+  def generator():
+    f = features * 2 ** (n - 1)
+    layers = [nn.ConvTranspose2d(latent, f, 4, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU()]
+    for _ in range(n - 1):
+      layers += [nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f // 2),
+                 nn.ReLU()]
+      f //= 2
+    layers += [nn.ConvTranspose2d(f, 3, 4, 2, 1), nn.Tanh()]
+    return nn.Sequential(*layers)
+
+  def discriminator():
+    f = features
+    layers = [nn.Conv2d(3, f, 4, 2, 1), nn.LeakyReLU(0.2)]
+    for _ in range(n - 1):
+      layers += [nn.Conv2d(f, 2 * f, 4, 2, 1, bias=d_norm != "batch")]
+      layers += [nn.BatchNorm2d(2 * f)] if d_norm == "batch" else []
+      layers += [nn.LeakyReLU(0.2)]
+      f *= 2
+    layers += [nn.Conv2d(f, 1, 4, 1, 0), nn.Flatten(0)]
+    return nn.Sequential(*layers)
+
+  g, d = generator().to(device), discriminator().to(device)
+  opt_g = torch.optim.Adam(g.parameters(), lr, betas=(b1, b2))
+  opt_d = torch.optim.Adam(d.parameters(), lr, betas=(b1, b2))
+  real = torch.tanh(torch.randn(n_critic, batch, 3, size, size, device=device))
+  bce = nn.functional.binary_cross_entropy_with_logits
+
+  def dcgan_step():
+    z = torch.randn(batch, latent, 1, 1, device=device)
+    fake = g(z)
+    opt_d.zero_grad(set_to_none=True)
+    out_r, out_f = d(real[0]), d(fake.detach())
+    loss_d = bce(out_r, torch.ones_like(out_r)) + bce(out_f, torch.zeros_like(out_f))
+    loss_d.backward()
+    opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    out = d(fake)
+    bce(out, torch.ones_like(out)).backward()
+    opt_g.step()
+
+  def wgan_gp_step():
+    for i in range(n_critic):
+      with torch.no_grad():
+        fake = g(torch.randn(batch, latent, 1, 1, device=device))
+      opt_d.zero_grad(set_to_none=True)
+      eps = torch.rand(batch, 1, 1, 1, device=device)
+      x_hat = (eps * real[i] + (1 - eps) * fake).requires_grad_(True)
+      grad, = torch.autograd.grad(d(x_hat).sum(), x_hat, create_graph=True)
+      penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+      loss_d = d(fake).mean() - d(real[i]).mean() + weight * penalty
+      loss_d.backward()
+      opt_d.step()
+    opt_g.zero_grad(set_to_none=True)
+    (-d(g(torch.randn(batch, latent, 1, 1, device=device))).mean()).backward()
+    opt_g.step()
+
+  step = dcgan_step if name == "DCGAN-64" else wgan_gp_step
+  if compiled:
+    step = torch.compile(step)
+
+  def run():
+    step()
+    if device == "cuda":
+      torch.cuda.synchronize()
+
+  return _median_ms(run, warmup, steps), batch * n_critic, torch.__version__
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--small", action="store_true", help="32 px, 16 filters, 1/8 batch")
+  parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  parser.add_argument("--steps", type=int, default=100)
+  parser.add_argument("--warmup", type=int, default=10)
+  parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+  parser.add_argument("--workloads", default=",".join(WORKLOADS))
+  args = parser.parse_args()
+  size, features, scale = (32, 16, 1 / 8) if args.small else (64, 64, 1.0)
+  latent = 100
+  try:
+    import torch
+  except ImportError:
+    torch = None
+  device = jax.devices()[0]
+  print(f"device: {device.device_kind} ({device.platform}), {platform.processor() or ''}; "
+        f"jax {jax.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
+        f"{size} px, {features} filters, batch x{scale:g}, jaxgan dtype {args.dtype}; "
+        f"median of {args.steps} steps after {args.warmup}\n")
+  print("| workload | jaxgan ms | images/s | torch eager ms | ratio | torch.compile ms | ratio |")
+  print("|---|---|---|---|---|---|---|")
+  for name in args.workloads.split(","):
+    ms, images = bench_jaxgan(name, size, features, latent, scale, args.dtype, args.warmup,
+                              args.steps)
+    row = [name, f"{ms:.2f}", f"{images / ms * 1e3:.0f}"]
+    for compiled in (False, True):
+      if torch is None or (compiled and args.no_compile):
+        row += ["-", "-"]
+        continue
+      t_ms, _, _ = bench_torch(name, size, features, latent, scale, compiled, args.warmup,
+                               args.steps)
+      row += [f"{t_ms:.2f}", f"{t_ms / ms:.2f}"]
+    print("| " + " | ".join(row) + " |", flush=True)
+
+
+if __name__ == "__main__":
+  main()
