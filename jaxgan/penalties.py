@@ -25,9 +25,13 @@ def _safe_norm(sq: Array) -> Array:
 
 
 def input_gradients(critic: Critic, x: Array) -> Array:
-  """Gradient of each example's critic output with respect to that example (float32)."""
-  return jax.grad(lambda inputs: jnp.sum(critic(inputs).astype(jnp.float32)))(x).astype(
-      jnp.float32)
+  """Gradient of each example's critic output with respect to that example.
+
+  Low-precision critics (bfloat16/float16) are summed and differentiated in float32;
+  float32 and float64 keep their own precision.
+  """
+  dtype = jnp.promote_types(x.dtype, jnp.float32)
+  return jax.grad(lambda inputs: jnp.sum(critic(inputs).astype(dtype)))(x).astype(dtype)
 
 
 def per_example_sq_norm(g: Array) -> Array:
