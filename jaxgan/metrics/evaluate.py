@@ -1,0 +1,271 @@
+"""Inception features of image sets and of generators, batched and sharded over devices.
+
+``FeatureExtractor`` runs preprocessing (``jaxgan.metrics.preprocess``) and the FID
+Inception (``jaxgan.nets.inception``) in one ``jax.jit``; each batch is sharded along a
+'data' mesh axis over the local devices and the weights are replicated. Every batch has
+the same shape (the last one is padded and the padding dropped), so it compiles once.
+While one batch runs, the host reads the next one and folds the previous one's pool3
+features into the float64 running statistics (``FeatureStats``). With several hosts,
+give each process its share of the images and sum the statistics with
+``jaxgan.metrics.statistics.merge_across_processes``.
+
+Sources: an in-memory array, a folder of images (read lazily, batch by batch, with
+Pillow, else matplotlib), an ``.npz`` of images (``x_train`` or its first array), or an
+``.npz`` of statistics (``mu``, ``sigma``; ``open_source``). A generator is evaluated
+with ``generator_features``: ``sample(key, n)`` is called batch by batch and its images
+stay on the devices, never written to disk.
+
+Precision: float32 with ``matmul precision 'highest'`` by default, so that GPUs do not
+silently use TF32/bf16 passes in convolutions (features then match pytorch-fid's float32
+to about 1e-6); 'default' is faster on GPUs and TPUs but shifts the FID slightly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+from typing import Callable, Iterable, Iterator
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from tqdm.auto import tqdm
+
+from jaxgan.metrics.preprocess import preprocess
+from jaxgan.metrics.statistics import FeatureStats
+from jaxgan.nets.inception import FEATURE_DIM, InceptionV3
+from jaxgan.parallel import DATA_AXIS
+
+IMAGE_SUFFIXES = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
+
+
+class SourceError(ValueError):
+  """An image or statistics source is missing or malformed."""
+
+
+# ----------------------------------------------------------------------------- extraction
+
+
+@functools.partial(jax.jit, static_argnames="precision")
+def inception_outputs(variables, images: jax.Array, precision: str = "highest"):
+  """{'pool3': (N, 2048), 'logits': (N, 1008)} of uint8 / [0, 1] NHWC images of any size."""
+  with jax.default_matmul_precision(precision):
+    return InceptionV3().apply(variables, preprocess(images))
+
+
+class FeatureExtractor:
+  """Computes Inception outputs of batches, sharded over the devices of a 1-D mesh."""
+
+  def __init__(self, variables, batch_size: int = 200, mesh: Mesh | None = None,
+               precision: str = "highest"):
+    self.mesh = mesh if mesh is not None else Mesh(np.asarray(jax.local_devices()), (DATA_AXIS,))
+    n_dev = self.mesh.size
+    self.batch_size = -(-max(batch_size, 1) // n_dev) * n_dev  # A multiple of the devices.
+    self.precision = precision
+    self.sharding = NamedSharding(self.mesh, P(DATA_AXIS))
+    self.variables = jax.device_put(variables, NamedSharding(self.mesh, P()))
+
+  def dispatch(self, images) -> tuple[dict, int]:
+    """Starts one batch (<= batch_size images, host or device array); returns (outputs, n)."""
+    n = images.shape[0]
+    if n == 0 or n > self.batch_size:
+      raise ValueError(f"a batch must hold 1..{self.batch_size} images, got {n}")
+    if images.ndim != 4:
+      raise SourceError(f"images must be NHWC (N, H, W, 1|3), got shape {images.shape}")
+    if n < self.batch_size:  # Pad the last batch so that the shape never changes.
+      pad = [(0, self.batch_size - n)] + [(0, 0)] * 3
+      images = jnp.pad(images, pad) if isinstance(images, jax.Array) else np.pad(images, pad)
+    images = jax.device_put(images, self.sharding)
+    return inception_outputs(self.variables, images, self.precision), n
+
+  def __call__(self, images) -> dict[str, np.ndarray]:
+    out, n = self.dispatch(images)
+    return {k: np.asarray(v)[:n] for k, v in out.items()}
+
+
+@dataclasses.dataclass
+class Features:
+  """Running pool3 statistics, and the raw outputs when they were kept."""
+
+  stats: FeatureStats
+  pool3: np.ndarray | None = None    # (N, 2048) float32, for the KID.
+  logits: np.ndarray | None = None   # (N, 1008) float32, for the Inception Score.
+
+  @property
+  def count(self) -> int:
+    return self.stats.n
+
+
+def _run(dispatched: Iterable[tuple[dict, int]], total: int | None, keep_pool3: bool,
+         keep_logits: bool, progress: bool, desc: str) -> Features:
+  """Consumes dispatched batches one step behind, so the devices stay busy."""
+  stats = FeatureStats.zeros(FEATURE_DIM)
+  kept = {k: [] for k, on in (("pool3", keep_pool3), ("logits", keep_logits)) if on}
+
+  def consume(item):
+    out, n = item
+    pool3 = np.asarray(out["pool3"])[:n]
+    stats.update(pool3)
+    for k, parts in kept.items():
+      parts.append(pool3 if k == "pool3" else np.asarray(out[k])[:n])
+    bar.update(n)
+
+  with tqdm(total=total, unit="img", desc=desc, disable=not progress) as bar:
+    pending = None
+    for item in dispatched:  # Dispatching batch i + 1 before reading batch i back.
+      if pending is not None:
+        consume(pending)
+      pending = item
+    if pending is not None:
+      consume(pending)
+  joined = {k: np.concatenate(parts) for k, parts in kept.items() if parts}
+  return Features(stats, joined.get("pool3"), joined.get("logits"))
+
+
+def extract(batches: Iterable, extractor: FeatureExtractor, total: int | None = None,
+            keep_pool3: bool = False, keep_logits: bool = False, progress: bool = True,
+            desc: str = "Inception features") -> Features:
+  """Features of an iterable of image batches (each at most ``extractor.batch_size``)."""
+  return _run((extractor.dispatch(b) for b in batches), total, keep_pool3, keep_logits,
+              progress, desc)
+
+
+@functools.partial(jax.jit, static_argnames="quantize")
+def _generated_to_images(images: jax.Array, quantize: bool) -> jax.Array:
+  """[-1, 1] generator output -> uint8 (as if saved to PNG) or float [0, 1]."""
+  x = (images.astype(jnp.float32) + 1.0) / 2.0
+  if quantize:
+    return jnp.clip(jnp.round(x * 255.0), 0, 255).astype(jnp.uint8)
+  return jnp.clip(x, 0.0, 1.0)
+
+
+def generator_features(sample: Callable[[jax.Array, int], jax.Array], key: jax.Array,
+                       num_samples: int, extractor: FeatureExtractor, quantize: bool = True,
+                       keep_pool3: bool = False, keep_logits: bool = False,
+                       progress: bool = True) -> Features:
+  """Features of ``num_samples`` images from ``sample(key, n) -> (n, H, W, C) in [-1, 1]``.
+
+  Batch i is ``sample(jax.random.fold_in(key, i), batch_size)`` (the extra images of the
+  last batch are dropped). The images stay on the devices. ``quantize`` rounds them to
+  uint8 first, which is what the FID of the same images saved as PNG would see.
+  """
+  if num_samples < 1:
+    raise ValueError(f"num_samples must be positive, got {num_samples}")
+  b = extractor.batch_size
+
+  def dispatched():
+    for i, start in enumerate(range(0, num_samples, b)):
+      images = sample(jax.random.fold_in(key, i), b)
+      if images.ndim != 4 or images.shape[0] != b:
+        raise ValueError(f"sample(key, {b}) must return ({b}, H, W, C) images, got "
+                         f"{images.shape}")
+      out, _ = extractor.dispatch(_generated_to_images(images, quantize))
+      yield out, min(b, num_samples - start)
+
+  return _run(dispatched(), num_samples, keep_pool3, keep_logits, progress, "generator")
+
+
+# ----------------------------------------------------------------------------- sources
+
+
+@dataclasses.dataclass
+class ImageSource:
+  """A set of images that can be read in batches."""
+
+  name: str
+  count: int
+  read: Callable[[int, int], np.ndarray]  # (start, stop) -> (stop - start, H, W, C)
+
+  def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+    for start in range(0, self.count, batch_size):
+      yield self.read(start, min(start + batch_size, self.count))
+
+
+def _check_images(images: np.ndarray, name: str) -> np.ndarray:
+  if images.ndim == 3:
+    images = images[..., None]  # (N, H, W) grayscale.
+  if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    hint = (" (channels first? transpose to NHWC)" if images.ndim == 4 and
+            images.shape[1] in (1, 3) else "")
+    raise SourceError(f"{name}: images must be (N, H, W) or (N, H, W, 1|3), got "
+                      f"{images.shape}{hint}")
+  if images.dtype != np.uint8:
+    if not np.issubdtype(images.dtype, np.floating):
+      raise SourceError(f"{name}: images must be uint8 or float in [0, 1], got {images.dtype}")
+    lo, hi = float(images.min()), float(images.max())
+    if lo < 0.0 or hi > 1.0:
+      raise SourceError(f"{name}: float images must lie in [0, 1], got [{lo:g}, {hi:g}]")
+  if len(images) == 0:
+    raise SourceError(f"{name}: no images")
+  return images
+
+
+def array_source(images, name: str = "array", max_images: int | None = None) -> ImageSource:
+  images = _check_images(np.asarray(images), name)
+  if max_images:
+    images = images[:max_images]
+  return ImageSource(name, len(images), lambda a, b: images[a:b])
+
+
+def _read_image(path: pathlib.Path) -> np.ndarray:
+  """One image as uint8 RGB (H, W, 3): grayscale replicated, alpha dropped (PIL's 'RGB')."""
+  try:
+    from PIL import Image
+  except ImportError:
+    Image = None
+  if Image is not None:
+    with Image.open(path) as im:
+      return np.asarray(im.convert("RGB"))
+  import matplotlib.image
+  img = np.asarray(matplotlib.image.imread(path))
+  if img.dtype != np.uint8:  # PNGs come back as float in [0, 1].
+    img = np.round(img * 255.0).astype(np.uint8)
+  if img.ndim == 2:
+    img = img[..., None]
+  if img.shape[-1] == 1:
+    img = np.repeat(img, 3, axis=-1)
+  return img[..., :3]
+
+
+def folder_source(path: str | pathlib.Path, max_images: int | None = None) -> ImageSource:
+  """The images directly in ``path`` (sorted by name, like pytorch-fid), read lazily."""
+  root = pathlib.Path(path)
+  files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+  if not files:
+    raise SourceError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
+  if max_images:
+    files = files[:max_images]
+  first = _read_image(files[0]).shape
+
+  def read(a: int, b: int) -> np.ndarray:
+    images = [_read_image(f) for f in files[a:b]]
+    for f, im in zip(files[a:b], images, strict=True):
+      if im.shape != first:
+        raise SourceError(f"{root}: images differ in size ({files[0].name} is {first}, "
+                          f"{f.name} is {im.shape}); resize them to one size first")
+    return np.stack(images)
+
+  return ImageSource(str(root), len(files), read)
+
+
+def open_source(path: str | pathlib.Path,
+                max_images: int | None = None) -> ImageSource | tuple[np.ndarray, np.ndarray]:
+  """A folder or .npz of images -> ImageSource; an .npz with mu/sigma -> (mu, sigma)."""
+  path = pathlib.Path(path)
+  if path.is_dir():
+    return folder_source(path, max_images)
+  if not path.is_file():
+    raise SourceError(f"{path}: no such file or folder")
+  if path.suffix != ".npz":
+    raise SourceError(f"{path}: expected a folder of images or an .npz file")
+  with np.load(path) as f:
+    if "mu" in f and "sigma" in f:
+      from jaxgan.metrics.statistics import load_statistics
+      return load_statistics(path)
+    if not f.files:
+      raise SourceError(f"{path}: empty .npz")
+    key = "x_train" if "x_train" in f else f.files[0]
+    images = f[key]
+  return array_source(images, f"{path}[{key}]", max_images)
