@@ -1,7 +1,8 @@
-"""The ``jaxgan`` command: ``train``, ``sample``, and the metrics (``fid``, ``stats``, ``is``, ``kid``).
+"""The ``jaxgan`` command: ``train``, ``sample``, ``evaluate`` and the metrics.
 
     jaxgan train --config configs/toy_wgan_gp.py --workdir runs/x [--config.train.steps=500]
     jaxgan sample --workdir runs/x --out samples.png [-n 64] [--step 2000] [--no-ema]
+    jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000]   # FID + IS, no files
     jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2
 
 Errors in the input (config fields, data, checkpoints, divergence) are reported in one
@@ -85,31 +86,41 @@ def sample(argv: list[str]) -> None:
     sys.exit(f"error: {e}")
 
 
-def _sample(args) -> None:
-  import jax
-  import jax.numpy as jnp
+def _restore_run(workdir_arg: str, step: int | None):
+  """(config, train state, data shape, number of classes) of a run's checkpoint."""
   import ml_collections
-  import numpy as np
 
-  from jaxgan import checkpoint, plotting
+  from jaxgan import checkpoint
   from jaxgan.train import initial_state
 
-  workdir = pathlib.Path(args.workdir)
+  workdir = pathlib.Path(workdir_arg)
   for name in ("config.json", "data.json"):
     if not (workdir / name).exists():
       raise FileNotFoundError(f"{workdir / name} is missing: is {workdir} a jaxgan run?")
-  if args.n < 1 or pathlib.Path(args.out).suffix not in (".png", ".npz"):
-    raise ValueError("need -n >= 1 and --out ending in .png or .npz")
   config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
   data = json.loads((workdir / "data.json").read_text())
   shape, num_classes = tuple(data["shape"]), data["num_classes"]
   state = initial_state(config, shape, num_classes)
   manager = checkpoint.make_manager(workdir / "checkpoints", config.train.keep_checkpoints)
-  if args.step is not None and args.step not in manager.all_steps():
-    raise CheckpointError(f"no checkpoint of step {args.step}; have {manager.all_steps()}")
-  state = checkpoint.restore_latest(manager, state, step=args.step)
+  if step is not None and step not in manager.all_steps():
+    raise CheckpointError(f"no checkpoint of step {step}; have {manager.all_steps()}")
+  state = checkpoint.restore_latest(manager, state, step=step)
   if int(state.step) == 0:
     raise CheckpointError(f"no checkpoint in {workdir / 'checkpoints'}")
+  return config, state, shape, num_classes
+
+
+def _sample(args) -> None:
+  import jax
+  import jax.numpy as jnp
+  import numpy as np
+
+  from jaxgan import plotting
+
+  workdir = pathlib.Path(args.workdir)
+  if args.n < 1 or pathlib.Path(args.out).suffix not in (".png", ".npz"):
+    raise ValueError("need -n >= 1 and --out ending in .png or .npz")
+  config, state, shape, num_classes = _restore_run(args.workdir, args.step)
   k_z, k_y = jax.random.split(jax.random.PRNGKey(args.seed))
   conditional = bool(config.model.conditional_g)
   labels = (jnp.arange(args.n) % num_classes) if conditional else None
@@ -133,9 +144,78 @@ def _sample(args) -> None:
   print(f"wrote {args.n} samples of step {int(state.step)} to {args.out}")
 
 
+def evaluate(argv: list[str]) -> None:
+  """``jaxgan evaluate``: FID and IS of a run's generator, sampled on device (no files)."""
+  from jaxgan.inception_weights import WeightsError
+  from jaxgan.metrics.__main__ import common_options
+  from jaxgan.metrics.evaluate import SourceError
+
+  parser = argparse.ArgumentParser(prog="jaxgan evaluate", parents=[common_options()],
+                                   description=evaluate.__doc__)
+  parser.add_argument("--workdir", required=True, help="a run directory written by train")
+  parser.add_argument("--ref", default=None, help="reference for FID: statistics .npz "
+                      "(mu, sigma), an .npz of images or a folder of images")
+  parser.add_argument("-n", type=int, default=10000, help="generated images (default 10000)")
+  parser.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--no-ema", action="store_true", help="use G's raw parameters")
+  parser.add_argument("--splits", type=int, default=10, help="Inception Score splits")
+  parser.add_argument("--out", default=None, help="also write the results to this .json")
+  args = parser.parse_args(argv)
+  logging.set_verbosity(logging.WARNING)
+  try:
+    _evaluate(args)
+  except (ConfigError, CheckpointError, DataError, FileNotFoundError, ValueError,
+          WeightsError, SourceError) as e:
+    sys.exit(f"error: {e}")
+
+
+def _evaluate(args) -> None:
+  import jax
+
+  from jaxgan.metrics import evaluate as ev
+  from jaxgan.metrics.__main__ import extractor_from_args
+  from jaxgan.metrics.frechet import frechet_distance
+  from jaxgan.metrics.inception_score import inception_score
+
+  config, state, shape, num_classes = _restore_run(args.workdir, args.step)
+  if len(shape) != 3:
+    raise ValueError(f"{args.workdir} trains on {shape}-shaped data; FID and IS need images")
+  if args.n < 2:
+    raise ValueError(f"-n must be at least 2, got {args.n}")
+  reference = ev.open_source(args.ref, args.max_images) if args.ref else None
+  g = state.generator(use_ema=not args.no_ema)
+  latent_dim, conditional = config.model.latent_dim, bool(config.model.conditional_g)
+
+  @jax.jit
+  def draw(player, key):
+    k_z, k_y = jax.random.split(key)
+    z = jax.random.normal(k_z, (extractor.batch_size, latent_dim))
+    labels = (jax.random.randint(k_y, (extractor.batch_size,), 0, num_classes)
+              if conditional else None)
+    return player(z, labels=labels)
+
+  extractor = extractor_from_args(args)
+  features = ev.generator_features(lambda key, n: draw(g, key), jax.random.PRNGKey(args.seed),
+                                   args.n, extractor, keep_logits=True,
+                                   progress=not args.no_progress)
+  mean, std = inception_score(features.logits, args.splits)
+  result = {"step": int(state.step), "n": features.count, "is_mean": mean, "is_std": std}
+  if reference is not None:
+    if isinstance(reference, ev.ImageSource):
+      ref = ev.extract(reference.batches(extractor.batch_size), extractor, reference.count,
+                       progress=not args.no_progress, desc=reference.name).stats
+      reference = (ref.mean(), ref.covariance())
+    mu, sigma = features.stats.mean(), features.stats.covariance()
+    result["fid"] = frechet_distance(mu, sigma, *reference)
+  print(json.dumps(result))
+  if args.out:
+    pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
-  commands = ("train", "sample") + METRICS
+  commands = ("train", "sample", "evaluate") + METRICS
   if not argv or argv[0] not in commands:
     sys.exit(__doc__ + f"\nerror: the first argument must be one of: {', '.join(commands)}")
   command, rest = argv[0], argv[1:]
@@ -143,9 +223,13 @@ def main(argv: list[str] | None = None) -> None:
     train([f"jaxgan {command}", *rest])
   elif command == "sample":
     sample(rest)
+  elif command == "evaluate":
+    evaluate(rest)
   else:
     from jaxgan.metrics.__main__ import main as metrics_main
-    metrics_main([command, *rest])
+    code = metrics_main([command, *rest])
+    if code:
+      sys.exit(code)
 
 
 if __name__ == "__main__":
