@@ -1,0 +1,149 @@
+"""Shared pieces of the experiments: compiled training chunks, reports, figures.
+
+Every experiment trains with the library's own step (``jaxgan.train_step``); what is
+shared here is only the driving loop (a ``lax.scan`` over a chunk of steps, data drawn
+on the device from ``fold_in(data_key, step)``) and the writing of ``report.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import time
+from typing import Any, Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from jaxgan.train_state import GANState  # noqa: E402
+
+Array = jax.Array
+DrawReal = Callable[[Array, int], Array]
+
+
+def out_path(out_dir: str | os.PathLike) -> pathlib.Path:
+  """Creates ``out_dir`` (and parents) and returns it as a Path."""
+  path = pathlib.Path(out_dir)
+  path.mkdir(parents=True, exist_ok=True)
+  return path
+
+
+def pool_sampler(pool: Array) -> DrawReal:
+  """Draws n rows of ``pool`` uniformly with replacement (gan_toy.py's fixed data pool).
+
+  The pool is an argument of the compiled function, so data sets of the same shape
+  share one compilation.
+  """
+  def draw(key: Array, n: int) -> Array:
+    return pool[jax.random.randint(key, (n,), 0, pool.shape[0])]
+  return draw
+
+
+def make_chunk_runner(step: Callable, n_critic: int, batch_size: int, chunk: int,
+                      draw: Callable[[Any, Array, int], Array] | None = None):
+  """Compiles ``chunk`` train steps as one ``lax.scan``.
+
+  Returns ``run(state, pool, data_key) -> (state, metrics)`` where each step's real
+  batch (n_critic, batch_size, *example_shape) is ``draw(pool, key, n)`` with key
+  ``fold_in(data_key, state.step)`` (default: rows of the array ``pool``), and metrics
+  are stacked over the chunk.
+  """
+  draw = draw or (lambda pool, key, n: pool_sampler(pool)(key, n))
+
+  def run(state: GANState, pool: Any, data_key: Array):
+    def body(st: GANState, _):
+      k = jax.random.fold_in(data_key, st.step)
+      real = draw(pool, k, n_critic * batch_size)
+      return step(st, real.reshape(n_critic, batch_size, *real.shape[1:]))
+
+    return jax.lax.scan(body, state, None, length=chunk)
+
+  return jax.jit(run, donate_argnums=0)
+
+
+def train_chunks(run, state: GANState, pool: Array, data_key: Array, steps: int,
+                 chunk: int) -> tuple[GANState, dict[str, np.ndarray]]:
+  """Calls ``run`` (from ``make_chunk_runner``) until ``steps`` steps are done.
+
+  Returns the state and the per-step metrics concatenated (numpy). ``steps`` must be
+  a multiple of ``chunk`` so that only one shape is ever compiled.
+  """
+  if steps % chunk:
+    raise ValueError(f"steps={steps} must be a multiple of chunk={chunk}")
+  history: list[dict] = []
+  for _ in range(steps // chunk):
+    state, metrics = run(state, pool, data_key)
+    history.append(jax.device_get(metrics))
+  merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
+  return state, merged
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+  """A markdown table; floats are written with 4 significant digits."""
+  def cell(v):
+    text = f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+    return text.replace("|", "\\|")  # A literal '|' (as in KL(p||q)) would split the cell.
+  lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+  lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+  return "\n".join(lines)
+
+
+def write_report(out_dir: pathlib.Path, title: str, sections: Sequence[str],
+                 seconds: float, quick: bool) -> pathlib.Path:
+  """Writes ``report.md``: the title, the run's size and time, then the sections."""
+  size = "quick (CI-sized, not a measurement)" if quick else "full"
+  text = [f"# {title}", "", f"Run size: {size}; wall time {seconds:.0f} s on "
+          f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores visible).", ""]
+  text += [s.rstrip() + "\n" for s in sections]
+  path = out_dir / "report.md"
+  path.write_text("\n".join(text))
+  return path
+
+
+def save_figure(fig, path: pathlib.Path) -> str:
+  """Saves and closes a matplotlib figure; returns the file name."""
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+  return path.name
+
+
+def plot_critic_and_samples(ax, critic: Callable[[np.ndarray], np.ndarray], real: np.ndarray,
+                            fake: np.ndarray, lim: float, title: str = "") -> None:
+  """Critic contours on [-lim, lim]^2 with real (orange) and generated (blue) points."""
+  grid = np.linspace(-lim, lim, 101)
+  xx, yy = np.meshgrid(grid, grid)
+  values = np.asarray(critic(np.stack([xx.ravel(), yy.ravel()], -1).astype(np.float32)))
+  ax.contourf(xx, yy, values.reshape(xx.shape), levels=25, cmap="viridis", alpha=0.7)
+  ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:orange", alpha=0.5)
+  ok = np.all(np.isfinite(fake), axis=1)
+  ax.scatter(fake[ok, 0], fake[ok, 1], s=2, c="tab:blue", alpha=0.5)
+  ax.set_xlim(-lim, lim)
+  ax.set_ylim(-lim, lim)
+  ax.set_aspect("equal")
+  ax.set_xticks([])
+  ax.set_yticks([])
+  ax.set_title(title, fontsize=9)
+
+
+class Timer:
+  """Wall-clock seconds since construction."""
+
+  def __init__(self):
+    self.start = time.perf_counter()
+
+  def __call__(self) -> float:
+    return time.perf_counter() - self.start
+
+
+def mixture_pool(key: Array, n: int, centers: np.ndarray, std: float) -> Array:
+  """n points of the balanced Gaussian mixture with these centres and isotropic std."""
+  k_mode, k_noise = jax.random.split(key)
+  idx = jax.random.randint(k_mode, (n,), 0, len(centers))
+  c = jnp.asarray(centers, jnp.float32)
+  return c[idx] + std * jax.random.normal(k_noise, (n, c.shape[-1]))
