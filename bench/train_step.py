@@ -9,9 +9,11 @@ Workloads (issue 5): DCGAN-64 (nz 100, 64 filters, batch 128, non-saturating, Ad
 per iteration, lambda 10, Adam 1e-4 betas (0, 0.9)). The PyTorch models follow the same
 layer layout (DCGAN rules; D's last layer a 4x4 valid convolution, which equals jaxgan's
 dense layer on the flattened map) and the usual PyTorch training loop; both sides draw
-their real batch once, before timing. Reported: the median over ``--steps`` steps after
+their real batch once, before timing. A third version, "plain JAX", writes the same
+models and steps directly in Flax/optax (no jaxgan), to show what the library's
+abstractions cost. Reported: the median over ``--steps`` steps after
 ``--warmup`` steps, images/s (real images consumed per second) and the ratio
-PyTorch / jaxgan (> 1: jaxgan is faster).
+other / jaxgan (> 1: jaxgan is faster).
 """
 
 from __future__ import annotations
@@ -64,6 +66,125 @@ def bench_jaxgan(name, size, features, latent, batch_scale, dtype, warmup, steps
     jax.block_until_ready(metrics)
 
   return _median_ms(run, warmup, steps), batch * n_critic
+
+
+def bench_plain_jax(name, size, features, latent, batch_scale, warmup, steps):
+  """The same two workloads written directly in Flax/optax, without jaxgan's abstractions."""
+  import flax.linen as nn
+  import optax
+
+  batch, n_critic, d_norm, game, weight, (lr, b1, b2) = WORKLOADS[name]
+  batch = max(2, int(batch * batch_scale))
+  n = int(np.log2(size // 4))
+  same = ((1, 1), (1, 1))  # k4 s2 p1, as in PyTorch.
+
+  class G(nn.Module):
+    @nn.compact
+    def __call__(self, z, train=True):
+      f = features * 2 ** (n - 1)
+      x = nn.ConvTranspose(f, (4, 4), padding="VALID", use_bias=False)(z[:, None, None, :])
+      x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
+      for _ in range(n - 1):
+        f //= 2
+        x = nn.ConvTranspose(f, (4, 4), (2, 2), padding="SAME", use_bias=False)(x)
+        x = nn.relu(nn.BatchNorm(use_running_average=not train)(x))
+      return jnp.tanh(nn.ConvTranspose(3, (4, 4), (2, 2), padding="SAME")(x))
+
+  class D(nn.Module):
+    @nn.compact
+    def __call__(self, x, train=True):
+      f = features
+      x = nn.leaky_relu(nn.Conv(f, (4, 4), (2, 2), padding=same)(x), 0.2)
+      for _ in range(n - 1):
+        f *= 2
+        x = nn.Conv(f, (4, 4), (2, 2), padding=same, use_bias=d_norm != "batch")(x)
+        if d_norm == "batch":
+          x = nn.BatchNorm(use_running_average=not train)(x)
+        x = nn.leaky_relu(x, 0.2)
+      return nn.Conv(1, (4, 4), padding="VALID")(x).reshape(-1)
+
+  g, d = G(), D()
+  kg, kd = jax.random.split(jax.random.PRNGKey(0))
+  gv = g.init(kg, jnp.zeros((2, latent)), train=False)
+  dv = d.init(kd, jnp.zeros((2, size, size, 3)), train=False)
+  tx = optax.adam(lr, b1, b2)
+  state = (gv["params"], gv.get("batch_stats", {}), tx.init(gv["params"]),
+           dv["params"], dv.get("batch_stats", {}), tx.init(dv["params"]), jax.random.PRNGKey(2))
+
+  def apply_d(params, stats, x):
+    out, upd = d.apply({"params": params, "batch_stats": stats}, x, mutable=["batch_stats"])
+    return out, upd.get("batch_stats", stats)
+
+  def apply_g(params, stats, z):
+    out, upd = g.apply({"params": params, "batch_stats": stats}, z, mutable=["batch_stats"])
+    return out, upd["batch_stats"]
+
+  def dcgan(state, real):
+    gp, gs, go, dp, ds, do, key = state
+    key, kz = jax.random.split(key)
+    fake, gs_new = apply_g(gp, gs, jax.random.normal(kz, (batch, latent)))
+
+    def d_loss(dp):
+      out_r, s = apply_d(dp, ds, real[0])
+      out_f, s = apply_d(dp, s, jax.lax.stop_gradient(fake))
+      return jnp.mean(jax.nn.softplus(-out_r) + jax.nn.softplus(out_f)), s
+
+    (ld, ds), gd = jax.value_and_grad(d_loss, has_aux=True)(dp)
+    upd, do = tx.update(gd, do, dp)
+    dp = optax.apply_updates(dp, upd)
+
+    def g_loss(gp):
+      f, s = apply_g(gp, gs, jax.random.normal(kz, (batch, latent)))
+      return jnp.mean(jax.nn.softplus(-apply_d(dp, ds, f)[0])), s
+
+    (lg, gs), gg = jax.value_and_grad(g_loss, has_aux=True)(gp)
+    upd, go = tx.update(gg, go, gp)
+    return (optax.apply_updates(gp, upd), gs, go, dp, ds, do, key), (ld, lg)
+
+  def wgan_gp(state, real):
+    gp, gs, go, dp, ds, do, key = state
+
+    def critic_step(carry, x):
+      dp, do, key = carry
+      key, kz, ke = jax.random.split(key, 3)
+      fake, _ = apply_g(gp, gs, jax.random.normal(kz, (batch, latent)))
+      fake = jax.lax.stop_gradient(fake)
+
+      def loss(dp):
+        eps = jax.random.uniform(ke, (batch, 1, 1, 1))
+        x_hat = eps * x + (1 - eps) * fake
+        grad = jax.grad(lambda xh: jnp.sum(apply_d(dp, ds, xh)[0]))(x_hat)
+        norm = jnp.sqrt(jnp.sum(grad.reshape(batch, -1) ** 2, -1))
+        return (jnp.mean(apply_d(dp, ds, fake)[0]) - jnp.mean(apply_d(dp, ds, x)[0])
+                + weight * jnp.mean((norm - 1) ** 2))
+
+      ld, gd = jax.value_and_grad(loss)(dp)
+      upd, do = tx.update(gd, do, dp)
+      return (optax.apply_updates(dp, upd), do, key), ld
+
+    carry = (dp, do, key)
+    for i in range(n_critic):  # Unrolled, as jaxgan's critic scan is by default.
+      carry, ld = critic_step(carry, real[i])
+    dp, do, key = carry
+    key, kz = jax.random.split(key)
+
+    def g_loss(gp):
+      f, s = apply_g(gp, gs, jax.random.normal(kz, (batch, latent)))
+      return -jnp.mean(apply_d(dp, ds, f)[0]), s
+
+    (lg, gs), gg = jax.value_and_grad(g_loss, has_aux=True)(gp)
+    upd, go = tx.update(gg, go, gp)
+    return (optax.apply_updates(gp, upd), gs, go, dp, ds, do, key), (ld, lg)
+
+  step = jax.jit(dcgan if name == "DCGAN-64" else wgan_gp, donate_argnums=0)
+  real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (n_critic, batch, size, size, 3)))
+  holder = [state]
+
+  def run():
+    holder[0], losses = step(holder[0], real)
+    jax.block_until_ready(losses)
+
+  return _median_ms(run, warmup, steps)
 
 
 def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, steps):
@@ -164,12 +285,15 @@ def main():
         f"jax {jax.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
         f"{size} px, {features} filters, batch x{scale:g}, jaxgan dtype {args.dtype}; "
         f"median of {args.steps} steps after {args.warmup}\n")
-  print("| workload | jaxgan ms | images/s | torch eager ms | ratio | torch.compile ms | ratio |")
-  print("|---|---|---|---|---|---|---|")
+  print("| workload | jaxgan ms | images/s | plain JAX ms | ratio | torch eager ms | ratio "
+        "| torch.compile ms | ratio |")
+  print("|---|---|---|---|---|---|---|---|---|")
   for name in args.workloads.split(","):
     ms, images = bench_jaxgan(name, size, features, latent, scale, args.dtype, args.warmup,
                               args.steps)
     row = [name, f"{ms:.2f}", f"{images / ms * 1e3:.0f}"]
+    p_ms = bench_plain_jax(name, size, features, latent, scale, args.warmup, args.steps)
+    row += [f"{p_ms:.2f}", f"{p_ms / ms:.2f}"]
     for compiled in (False, True):
       if torch is None or (compiled and args.no_compile):
         row += ["-", "-"]

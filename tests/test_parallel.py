@@ -8,38 +8,47 @@ import textwrap
 
 SCRIPT = textwrap.dedent('''
     import json, jax, jax.numpy as jnp, numpy as np
+    jax.config.update("jax_enable_x64", True)
     from jaxgan import parallel
-    from jaxgan.nets import make_models
+    from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
     from jaxgan.optimizers import make_optimizer
     from jaxgan.train_state import create_state
     from jaxgan.train_step import StepConfig, make_train_step
 
     assert jax.device_count() == 8, jax.devices()
     cfg = StepConfig(game="non_saturating", latent_dim=16, alpha=0.1, n_critic=2)
-    G, D = make_models("dcgan", (28, 28, 1), features=8)  # Batch norm in both players.
     tx = make_optimizer("sgd", 0.1)  # Linear in the gradients: no amplified rounding.
-    batch = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (2, 32, 28, 28, 1)))
     traces = []
     def counted(state, batch):
       traces.append(1)
       return make_train_step(cfg)(state, batch)
 
-    results = {}
-    for n in (1, 8):
-      mesh = parallel.make_mesh(jax.devices()[:n])
-      step = jax.jit(counted)
-      state = parallel.replicate(create_state(jax.random.PRNGKey(0), G, D, tx, tx, 16,
-                                              (28, 28, 1)), mesh)
-      x = jax.device_put(batch, parallel.batch_sharding(mesh))
-      first, metrics = step(state, x)
-      for i in range(1, 3):  # More steps on the same shapes: no new trace.
-        state, metrics = step(first if i == 1 else state, x + 0.01 * i)
-      results[n] = (first, metrics, x.sharding)
-    leaves = lambda s: [np.asarray(v) for v in jax.tree.leaves(
-        (s.g.params, s.d.params, s.g.batch_stats, s.d.batch_stats))]
-    err = max(float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-12))
-              for a, b in zip(leaves(results[1][0]), leaves(results[8][0])))
-    print(json.dumps({"max_rel_err": err, "traces": len(traces),
+    out = {}
+    for dtype in (jnp.float32, jnp.float64):
+      # Batch norm in both players: its statistics are those of the global batch.
+      G = DCGANGenerator(28, 1, features=8, dtype=dtype)
+      D = DCGANDiscriminator(28, features=8, dtype=dtype)
+      batch = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (2, 32, 28, 28, 1), dtype))
+      results = {}
+      for n in (1, 8):
+        mesh = parallel.make_mesh(jax.devices()[:n])
+        step = jax.jit(counted)
+        state = create_state(jax.random.PRNGKey(0), G, D, tx, tx, 16, (28, 28, 1))
+        state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating)
+                             else a, state)
+        state = parallel.replicate(state, mesh)
+        x = jax.device_put(batch, parallel.batch_sharding(mesh))
+        first, metrics = step(state, x)
+        for i in range(1, 3):  # More steps on the same shapes: no new trace.
+          state, metrics = step(first if i == 1 else state, x + 0.01 * i)
+        results[n] = (first, metrics, x.sharding)
+      leaves = lambda s: [np.asarray(v) for v in jax.tree.leaves(
+          (s.g.params, s.d.params, s.g.batch_stats, s.d.batch_stats))]
+      assert all(a.dtype == dtype for a in leaves(results[1][0]))
+      out[jnp.dtype(dtype).name] = max(
+          float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-30))
+          for a, b in zip(leaves(results[1][0]), leaves(results[8][0])))
+    print(json.dumps({"max_rel_err": out, "traces": len(traces),
                       "shards": len(results[8][2].device_set),
                       "param_devices": len(jax.tree.leaves(results[8][0].g.params)[0].sharding.device_set)}))
 ''')
@@ -52,9 +61,11 @@ def test_eight_devices_match_one_device_and_compile_once():
                        timeout=600, env=env)
   assert run.returncode == 0, run.stderr[-3000:]
   out = json.loads(run.stdout.strip().splitlines()[-1])
-  # Same global batch, same math; only the order of float32 reductions differs.
-  assert out["max_rel_err"] < 1e-5, out
-  assert out["traces"] == 2  # Once per mesh (1 and 8 devices), not once per step.
+  # Same global batch, same math; only the order of the reductions differs: in float64
+  # the two agree to rounding, in float32 to what the batch-norm statistics amplify it to.
+  assert out["max_rel_err"]["float64"] < 1e-11, out
+  assert out["max_rel_err"]["float32"] < 1e-4, out
+  assert out["traces"] == 4  # Once per mesh and dtype, not once per step.
   assert out["shards"] == 8 and out["param_devices"] == 8  # Batch sharded, state replicated.
 
 
