@@ -19,6 +19,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from tqdm.auto import tqdm  # noqa: E402
 
 from jaxgan.train_state import GANState  # noqa: E402
 
@@ -67,18 +68,21 @@ def make_chunk_runner(step: Callable, n_critic: int, batch_size: int, chunk: int
 
 
 def train_chunks(run, state: GANState, pool: Array, data_key: Array, steps: int,
-                 chunk: int) -> tuple[GANState, dict[str, np.ndarray]]:
+                 chunk: int, desc: str = "training") -> tuple[GANState, dict[str, np.ndarray]]:
   """Calls ``run`` (from ``make_chunk_runner``) until ``steps`` steps are done.
 
   Returns the state and the per-step metrics concatenated (numpy). ``steps`` must be
-  a multiple of ``chunk`` so that only one shape is ever compiled.
+  a multiple of ``chunk`` so that only one shape is ever compiled. A progress bar named
+  ``desc`` goes to stderr.
   """
   if steps % chunk:
     raise ValueError(f"steps={steps} must be a multiple of chunk={chunk}")
   history: list[dict] = []
-  for _ in range(steps // chunk):
-    state, metrics = run(state, pool, data_key)
-    history.append(jax.device_get(metrics))
+  with tqdm(total=steps, desc=desc, unit="step", leave=False, mininterval=2.0) as bar:
+    for _ in range(steps // chunk):
+      state, metrics = run(state, pool, data_key)
+      history.append(jax.device_get(metrics))
+      bar.update(chunk)
   merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
   return state, merged
 

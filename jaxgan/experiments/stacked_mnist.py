@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from tqdm.auto import tqdm
 
 from jaxgan import plotting
 from jaxgan.data.images import load_npz
@@ -90,14 +91,19 @@ def train_classifier(x_train, y_train, x_test, y_test, batch: int, max_epochs: i
   predict = jax.jit(lambda p, x: jnp.argmax(model.apply({"params": p}, to_float(x)), -1))
   rng = np.random.default_rng(0)
   acc, epoch = 0.0, 0
-  for epoch in range(1, max_epochs + 1):
-    order = rng.permutation(len(x_train))
-    for i in range(len(order) // batch):
-      idx = order[i * batch:(i + 1) * batch]
-      params, opt_state = step(params, opt_state, x_train[idx], y_train[idx])
-    acc = float(np.mean(classify(predict, params, x_test) == y_test))
-    if acc >= TARGET_ACCURACY:
-      break
+  per_epoch = len(x_train) // batch
+  with tqdm(total=max_epochs * per_epoch, desc="classifier", unit="step", leave=False,
+            mininterval=2.0) as bar:
+    for epoch in range(1, max_epochs + 1):
+      order = rng.permutation(len(x_train))
+      for i in range(per_epoch):
+        idx = order[i * batch:(i + 1) * batch]
+        params, opt_state = step(params, opt_state, x_train[idx], y_train[idx])
+        bar.update()
+      acc = float(np.mean(classify(predict, params, x_test) == y_test))
+      bar.set_postfix(epoch=epoch, test_accuracy=f"{acc:.4f}")
+      if acc >= TARGET_ACCURACY:
+        break
   return params, acc, epoch
 
 
@@ -199,7 +205,7 @@ def run(out_dir, quick: bool = False, mnist: str | None = None, steps: int | Non
     runner = common.make_chunk_runner(make_train_step(cfg), cfg.n_critic, batch, chunk,
                                       draw=draw_stacked)
     state, hist = common.train_chunks(runner, state, digits, jax.random.PRNGKey(20 + i), steps,
-                                      chunk)
+                                      chunk, desc=label)
     sample = jax.jit(lambda st, z: st.g(z))
     fakes = np.concatenate([np.asarray(sample(state, jax.random.normal(
         jax.random.fold_in(jax.random.PRNGKey(30 + i), j), (min(1000, n_eval), cfg.latent_dim))))

@@ -155,7 +155,8 @@ class Trainer:
     tx = self._tx[method]
     state = create_state(jax.random.PRNGKey(seed), *self.models, tx, tx, LATENT, (2,))
     return common.train_chunks(self._runners[method], state, pool,
-                               jax.random.PRNGKey(1000 + seed), steps, self.chunk)
+                               jax.random.PRNGKey(1000 + seed), steps, self.chunk,
+                               desc=method.label)
 
 
 @jax.jit
