@@ -97,16 +97,19 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   return "\n".join(lines)
 
 
-def write_report(out_dir: pathlib.Path, title: str, sections: Sequence[str],
-                 seconds: float, quick: bool) -> pathlib.Path:
-  """Writes ``report.md``: the title, the run's size and time, then the sections."""
+def write_report(out_dir: pathlib.Path, title: str, sections: Sequence[str], results: dict,
+                 figures: Sequence[str], seconds: float, quick: bool) -> dict:
+  """Writes ``report.md``: the title, the run's size and time, then the sections.
+
+  Records ``figures`` and ``seconds`` in ``results`` and returns it.
+  """
   size = "quick (CI-sized, not a measurement)" if quick else "full"
   text = [f"# {title}", "", f"Run size: {size}; wall time {seconds:.0f} s on "
           f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores visible).", ""]
   text += [s.rstrip() + "\n" for s in sections]
-  path = out_dir / "report.md"
-  path.write_text("\n".join(text))
-  return path
+  (out_dir / "report.md").write_text("\n".join(text))
+  results["figures"], results["seconds"] = list(figures), seconds
+  return results
 
 
 def save_figure(fig, path: pathlib.Path) -> str:

@@ -184,8 +184,5 @@ def run(out_dir, quick: bool = False) -> dict:
       f"![fits]({fig_name})\n\nTop: p_data and the fitted q from every start. Bottom: each "
       "divergence over (m, s) with the optimisation paths (white) and end points (red).",
   ]
-  common.write_report(out, "KL(p||q) vs KL(q||p): moment matching vs mode seeking", sections,
-                      timer(), quick)
-  results["figures"] = [fig_name]
-  results["seconds"] = timer()
-  return results
+  return common.write_report(out, "KL(p||q) vs KL(q||p): moment matching vs mode seeking",
+                             sections, results, [fig_name], timer(), quick)

@@ -153,8 +153,5 @@ def run(out_dir, quick: bool = False) -> dict:
       f"![costs]({fig_name})\n\nLeft: J(G) vs D(G(z)). Middle: |dJ/dD| (log scale). Right: "
       "relative variance of the minibatch gradient vs the generator's offset.",
   ]
-  common.write_report(out, "Generator costs and the variance of their gradients", sections,
-                      timer(), quick)
-  results["figures"] = [fig_name]
-  results["seconds"] = timer()
-  return results
+  return common.write_report(out, "Generator costs and the variance of their gradients",
+                             sections, results, [fig_name], timer(), quick)

@@ -132,7 +132,6 @@ def run(out_dir, quick: bool = False, seeds: int | None = None, steps: int | Non
       ax.set_ylim(-lim, lim)
       ax.set_aspect("equal")
   fig_name = common.save_figure(fig, out / "mode_coverage.png")
-  results["figures"] = [fig_name]
 
   rows = []
   for key, r in results["summary"].items():
@@ -175,6 +174,5 @@ def run(out_dir, quick: bool = False, seeds: int | None = None, steps: int | Non
       f"![samples]({fig_name})\n\n2,500 samples of seed 0's generator for each data set "
       "(rows) and method (columns); red circles: 3 std around each mode centre.",
   ]
-  common.write_report(out, "Mode coverage on the 2-D grid and ring", sections, timer(), quick)
-  results["seconds"] = timer()
-  return results
+  return common.write_report(out, "Mode coverage on the 2-D grid and ring", sections, results,
+                             [fig_name], timer(), quick)

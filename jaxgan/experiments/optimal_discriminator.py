@@ -190,7 +190,5 @@ def run(out_dir, quick: bool = False) -> dict:
       f"![D vs theory]({fig_d})\n\nTop and bottom left: trained D(x) (red) vs D*(x) (dashed) "
       "with both densities. Bottom right: error vs D training steps.",
   ]
-  common.write_report(out, "Optimal discriminator and label smoothing", sections, timer(), quick)
-  results["figures"] = [fig_d]
-  results["seconds"] = timer()
-  return results
+  return common.write_report(out, "Optimal discriminator and label smoothing", sections,
+                             results, [fig_d], timer(), quick)

@@ -322,14 +322,13 @@ def run(out_dir, quick: bool = False, width: int | None = None, steps: int | Non
       ax.set_xlabel("weight")
     figures.append(common.save_figure(fig, out / "toy_weights.png"))
 
-  results["figures"] = figures
-  _report(out, results, datasets, toy_methods, depth_methods, quick, timer())
+  _report(out, results, figures, datasets, toy_methods, depth_methods, quick, timer())
   results["toy"] = {f"{d}/{m}": v for (d, m), v in results["toy"].items()}
-  results["seconds"] = timer()
   return results
 
 
-def _report(out, results, datasets, toy_methods, depth_methods, quick, seconds) -> None:
+def _report(out, results, figures, datasets, toy_methods, depth_methods, quick,
+            seconds) -> None:
   s = results["settings"]
   toy_rows = []
   for (name, label), r in results["toy"].items():
@@ -410,4 +409,5 @@ def _report(out, results, datasets, toy_methods, depth_methods, quick, seconds) 
       "critics with every weight at +-c (dashed: the depth analysis width, solid: 512). "
       "Right: histograms of the trained deep critics' kernel weights (divided by c, or by "
       "the largest |w| for GP).")
-  common.write_report(out, "WGAN weight clipping vs gradient penalty", sections, seconds, quick)
+  common.write_report(out, "WGAN weight clipping vs gradient penalty", sections, results,
+                      figures, seconds, quick)
