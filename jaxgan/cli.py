@@ -12,6 +12,7 @@ line and exit with status 1; a run stopped by SIGTERM/SIGINT exits with 128 + si
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import pathlib
 import sys
@@ -21,7 +22,7 @@ from ml_collections import config_flags
 
 from configs import default
 from jaxgan.checkpoint import CheckpointError
-from jaxgan.data.images import DataError
+from jaxgan.data.images import DataError, to_uint8
 from jaxgan.validation import ConfigError, check_field
 
 DEFAULT_CONFIG = str(pathlib.Path(default.__file__).resolve())
@@ -129,7 +130,7 @@ def _sample(args) -> None:
   if args.out.endswith(".npz"):
     arrays = {"x": x}
     if len(shape) == 3:  # Images as uint8, the layout the metrics CLI reads.
-      arrays = {"x": np.round((np.clip(x, -1, 1) + 1) * 127.5).astype(np.uint8)}
+      arrays = {"x": to_uint8(x)}
     if labels is not None:
       arrays["y"] = np.asarray(labels)
     np.savez(args.out, **arrays)
@@ -187,27 +188,23 @@ def _evaluate(args) -> None:
   g = state.generator(use_ema=not args.no_ema)
   latent_dim, conditional = config.model.latent_dim, bool(config.model.conditional_g)
 
-  @jax.jit
-  def draw(player, key):
+  @functools.partial(jax.jit, static_argnums=2)
+  def draw(player, key, n):
     k_z, k_y = jax.random.split(key)
-    z = jax.random.normal(k_z, (extractor.batch_size, latent_dim))
-    labels = (jax.random.randint(k_y, (extractor.batch_size,), 0, num_classes)
-              if conditional else None)
+    z = jax.random.normal(k_z, (n, latent_dim))
+    labels = jax.random.randint(k_y, (n,), 0, num_classes) if conditional else None
     return player(z, labels=labels)
 
   extractor = extractor_from_args(args)
-  features = ev.generator_features(lambda key, n: draw(g, key), jax.random.PRNGKey(args.seed),
+  features = ev.generator_features(lambda key, n: draw(g, key, n), jax.random.PRNGKey(args.seed),
                                    args.n, extractor, keep_logits=True,
                                    progress=not args.no_progress)
   mean, std = inception_score(features.logits, args.splits)
   result = {"step": int(state.step), "n": features.count, "is_mean": mean, "is_std": std}
   if reference is not None:
-    if isinstance(reference, ev.ImageSource):
-      ref = ev.extract(reference.batches(extractor.batch_size), extractor, reference.count,
-                       progress=not args.no_progress, desc=reference.name).stats
-      reference = (ref.mean(), ref.covariance())
     mu, sigma = features.stats.mean(), features.stats.covariance()
-    result["fid"] = frechet_distance(mu, sigma, *reference)
+    result["fid"] = frechet_distance(
+        mu, sigma, *ev.mean_and_covariance(reference, lambda: extractor, not args.no_progress))
   print(json.dumps(result))
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

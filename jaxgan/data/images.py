@@ -21,6 +21,16 @@ class DataError(ValueError):
   """A dataset is missing or malformed."""
 
 
+def to_model_range(images):
+  """uint8 images -> float32 in [-1, 1] (numpy or JAX arrays, also under jit)."""
+  return images.astype(np.float32) / 127.5 - 1.0
+
+
+def to_uint8(images) -> np.ndarray:
+  """Images in [-1, 1] -> uint8 (numpy), rounded to the nearest level."""
+  return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageDataset:
   images: np.ndarray              # uint8, (N, H, W, C)
@@ -74,7 +84,8 @@ def load_npz(path: str | os.PathLike, split: str = "train",
     return _check(archive[key], labels, str(path), num_classes)
 
 
-def _read_image(path: pathlib.Path) -> np.ndarray:
+def read_image(path: pathlib.Path) -> np.ndarray:
+  """One image as uint8 (H, W, C), C = 1 or 3 (alpha dropped), read with matplotlib."""
   import matplotlib.image  # Reads PNG natively, other formats through Pillow.
   img = matplotlib.image.imread(path)
   if img.dtype != np.uint8:  # PNGs come back as float in [0, 1].
@@ -95,7 +106,7 @@ def load_folder(path: str | os.PathLike) -> ImageDataset:
   files = [(f, y) for f, y in files if f.suffix.lower() in IMAGE_SUFFIXES]
   if not files:
     raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
-  images = [_read_image(f) for f, _ in files]
+  images = [read_image(f) for f, _ in files]
   shapes = {im.shape for im in images}
   if len(shapes) > 1:
     raise DataError(f"{root}: images differ in shape {sorted(shapes)[:4]}; resize them first")

@@ -13,7 +13,7 @@ import functools
 
 import numpy as np
 
-from jaxgan.data.images import DataError, ImageDataset
+from jaxgan.data.images import DataError, ImageDataset, to_model_range
 
 
 class ImageBatches:
@@ -51,7 +51,7 @@ class ImageBatches:
     """This host's part of the batch of ``step``."""
     local = self.batch_size // self.process_count
     idx = self.indices(step)[:, self.process_index * local:(self.process_index + 1) * local]
-    images = self.dataset.images[idx].astype(np.float32) / 127.5 - 1.0
+    images = to_model_range(self.dataset.images[idx])
     out = {"image": images}
     if self.dataset.labels is not None:
       out["label"] = self.dataset.labels[idx]

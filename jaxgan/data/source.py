@@ -50,7 +50,7 @@ class ImageSource:
         self._sharding, v, self._global_shape[:v.ndim]) for k, v in local.items()}
 
   def real_sample(self, n: int) -> np.ndarray:
-    return self.dataset.images[:n].astype(np.float32) / 127.5 - 1.0
+    return image_data.to_model_range(self.dataset.images[:n])
 
 
 def make_source(name: str, *, batch_size: int, n_critic: int, seed: int, sharding,

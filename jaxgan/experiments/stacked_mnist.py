@@ -30,7 +30,7 @@ import optax
 from tqdm.auto import tqdm
 
 from jaxgan import plotting
-from jaxgan.data.images import load_npz
+from jaxgan.data.images import load_npz, to_model_range, to_uint8
 from jaxgan.experiments import common
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
@@ -125,12 +125,12 @@ def draw_stacked(digits: jax.Array, key: jax.Array, n: int) -> jax.Array:
   """n stacked images (n, 28, 28, 3) in [-1, 1]: three independent uniform digits."""
   idx = jax.random.randint(key, (n, 3), 0, digits.shape[0])
   stacked = jnp.concatenate([digits[idx[:, c]] for c in range(3)], axis=-1)
-  return stacked.astype(jnp.float32) / 127.5 - 1.0
+  return to_model_range(stacked)
 
 
 def to_uint8_channels(images: np.ndarray) -> np.ndarray:
   """(N, 28, 28, 3) in [-1, 1] -> (3N, 28, 28, 1) uint8, channel-major per image."""
-  x = np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+  x = to_uint8(images)
   return np.moveaxis(x, -1, 1).reshape(-1, 28, 28, 1)
 
 
@@ -238,7 +238,5 @@ def run(out_dir, quick: bool = False, mnist: str | None = None, steps: int | Non
       "## Results\n" + common.md_table(["model", "modes (of 1000)", "KL to uniform"], rows),
       "\n\n".join(f"![{f}]({f})" for f in figures),
   ]
-  common.write_report(out, "Stacked MNIST mode coverage", sections, timer(), quick)
-  results["figures"] = figures
-  results["seconds"] = timer()
-  return results
+  return common.write_report(out, "Stacked MNIST mode coverage", sections, results, figures,
+                             timer(), quick)

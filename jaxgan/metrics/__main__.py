@@ -16,6 +16,7 @@ mean nothing, for smoke tests.
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 
 from jaxgan import inception_weights
@@ -91,8 +92,7 @@ def _images(path: str, args) -> evaluate.ImageSource:
 
 
 def _features(source: evaluate.ImageSource, extractor, args, **keep) -> evaluate.Features:
-  return evaluate.extract(source.batches(extractor.batch_size), extractor, source.count,
-                          progress=not args.no_progress, desc=source.name, **keep)
+  return evaluate.source_features(source, extractor, not args.no_progress, **keep)
 
 
 def run(argv: list[str] | None = None) -> dict:
@@ -100,16 +100,9 @@ def run(argv: list[str] | None = None) -> dict:
   args = _parser().parse_args(argv)
   if args.command == "fid":
     sources = [evaluate.open_source(p, args.max_images) for p in args.paths]
-    extractor = None
-    stats = []
-    for source in sources:
-      if isinstance(source, evaluate.ImageSource):
-        extractor = extractor or extractor_from_args(args)
-        s = _features(source, extractor, args).stats
-        stats.append((s.mean(), s.covariance()))
-      else:
-        stats.append(source)
-    (mu1, s1), (mu2, s2) = stats
+    get_extractor = functools.cache(lambda: extractor_from_args(args))  # Built once, if needed.
+    (mu1, s1), (mu2, s2) = (evaluate.mean_and_covariance(s, get_extractor, not args.no_progress)
+                            for s in sources)
     result = {"fid": frechet_distance(mu1, s1, mu2, s2)}
     print(f"FID: {result['fid']:.6f}")
   elif args.command == "stats":

@@ -33,6 +33,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
+from jaxgan.data.images import read_image
 from jaxgan.metrics.preprocess import preprocess
 from jaxgan.metrics.statistics import FeatureStats
 from jaxgan.nets.inception import FEATURE_DIM, InceptionV3
@@ -218,15 +219,8 @@ def _read_image(path: pathlib.Path) -> np.ndarray:
   if Image is not None:
     with Image.open(path) as im:
       return np.asarray(im.convert("RGB"))
-  import matplotlib.image
-  img = np.asarray(matplotlib.image.imread(path))
-  if img.dtype != np.uint8:  # PNGs come back as float in [0, 1].
-    img = np.round(img * 255.0).astype(np.uint8)
-  if img.ndim == 2:
-    img = img[..., None]
-  if img.shape[-1] == 1:
-    img = np.repeat(img, 3, axis=-1)
-  return img[..., :3]
+  img = read_image(path)
+  return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
 
 
 def folder_source(path: str | pathlib.Path, max_images: int | None = None) -> ImageSource:
@@ -269,3 +263,23 @@ def open_source(path: str | pathlib.Path,
     key = "x_train" if "x_train" in f else f.files[0]
     images = f[key]
   return array_source(images, f"{path}[{key}]", max_images)
+
+
+def source_features(source: ImageSource, extractor: FeatureExtractor, progress: bool = True,
+                    keep_pool3: bool = False, keep_logits: bool = False) -> Features:
+  """Features of every image of ``source``."""
+  return extract(source.batches(extractor.batch_size), extractor, source.count,
+                 keep_pool3=keep_pool3, keep_logits=keep_logits, progress=progress,
+                 desc=source.name)
+
+
+def mean_and_covariance(source: ImageSource | tuple[np.ndarray, np.ndarray],
+                        get_extractor: Callable[[], FeatureExtractor],
+                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+  """(mu, sigma) of what ``open_source`` returned: saved statistics as they are, images
+  through the Inception (``get_extractor`` is only called then, so statistics files
+  never need the weights)."""
+  if not isinstance(source, ImageSource):
+    return source
+  stats = source_features(source, get_extractor(), progress).stats
+  return stats.mean(), stats.covariance()
