@@ -3,7 +3,7 @@
 They follow PyTorch's documented formats: a zip with ``<prefix>/data.pkl`` (pickle
 protocol 2 whose tensors are ``torch._utils._rebuild_tensor_v2`` calls on persistent
 storage ids) and raw storages ``<prefix>/data/<key>``; and the legacy sequence of pickles
-followed by raw storages.
+followed by raw storages. The opcode helpers at the end build malformed pickles by hand.
 """
 
 from __future__ import annotations
@@ -28,8 +28,11 @@ class Global:
 
 
 class Storage:
-  def __init__(self, key: str, type_name: str, data: np.ndarray):
+  """A storage; ``numel`` (default: the data's size) is what its persistent id declares."""
+
+  def __init__(self, key: str, type_name: str, data: np.ndarray, numel: int | None = None):
     self.key, self.type_name, self.data = key, type_name, data.reshape(-1)
+    self.numel = self.data.size if numel is None else numel
 
 
 class Tensor:
@@ -57,7 +60,7 @@ class _TorchPickler(pickle._Pickler):
 
   def persistent_id(self, obj):
     if isinstance(obj, Storage):
-      pid = ("storage", Global("torch", obj.type_name), obj.key, "cpu", obj.data.size)
+      pid = ("storage", Global("torch", obj.type_name), obj.key, "cpu", obj.numel)
       return pid + (None,) if self.legacy else pid
     return None
 
@@ -75,17 +78,28 @@ def storages_of(obj) -> dict[str, Storage]:
   return out
 
 
-def write_zip(path, obj, prefix="archive", byteorder="little"):
+def write_zip(path, obj, prefix="archive", byteorder="little", storages=None):
+  """Writes ``obj`` like torch.save; ``storages`` (default: those of obj's values) are stored."""
   order = "<" if byteorder == "little" else ">"
+  storages = storages_of(obj) if storages is None else storages
   with zipfile.ZipFile(path, "w") as z:
     z.writestr(f"{prefix}/data.pkl", dumps(obj))
     z.writestr(f"{prefix}/byteorder", byteorder)
-    for key, s in storages_of(obj).items():
+    for key, s in storages.items():
       z.writestr(f"{prefix}/data/{key}", s.data.astype(s.data.dtype.newbyteorder(order)).tobytes())
     z.writestr(f"{prefix}/version", "3\n")
 
 
-def write_legacy(path, obj):
+def write_zip_pickle(path, data_pkl: bytes, storages: dict[str, bytes] | None = None):
+  """Writes a zip .pth whose data.pkl is ``data_pkl`` as given (e.g. built from opcodes)."""
+  with zipfile.ZipFile(path, "w") as z:
+    z.writestr("archive/data.pkl", data_pkl)
+    for key, raw in (storages or {}).items():
+      z.writestr(f"archive/data/{key}", raw)
+
+
+def write_legacy(path, obj, numels=None):
+  """Writes ``obj`` in the legacy format; ``numels`` overrides storages' element-count headers."""
   with open(path, "wb") as f:
     for header in (0x1950a86a20f9469cfc6c, 1001,
                    {"protocol_version": 1001, "little_endian": True,
@@ -96,4 +110,30 @@ def write_legacy(path, obj):
     keys = sorted(by_key)
     pickle.dump(keys, f, protocol=2)
     for key in keys:
-      f.write(struct.pack("<q", by_key[key].data.size) + by_key[key].data.tobytes())
+      numel = (numels or {}).get(key, by_key[key].data.size)
+      f.write(struct.pack("<q", numel) + by_key[key].data.tobytes())
+
+
+# ----------------------------------------------------------------------------- opcodes
+
+
+def op_str(s: str) -> bytes:
+  """BINUNICODE: pushes the string ``s``."""
+  raw = s.encode()
+  return pickle.BINUNICODE + struct.pack("<I", len(raw)) + raw
+
+
+def op_put(i: int) -> bytes:
+  """LONG_BINPUT: stores the top of the stack as memo entry ``i``."""
+  return pickle.LONG_BINPUT + struct.pack("<I", i)
+
+
+def op_get(i: int) -> bytes:
+  """LONG_BINGET: pushes memo entry ``i``."""
+  return pickle.LONG_BINGET + struct.pack("<I", i)
+
+
+def dict_pickle(value_ops: bytes, key: str = "x") -> bytes:
+  """A protocol-2 pickle of ``{key: value}`` where ``value_ops`` push the value."""
+  return (pickle.PROTO + b"\x02" + pickle.EMPTY_DICT + op_str(key) + value_ops
+          + pickle.SETITEM + pickle.STOP)
