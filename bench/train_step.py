@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan.hparams import make_hparams
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
 from jaxgan.train_state import create_state
@@ -54,11 +55,12 @@ def bench_jaxgan(name, size, features, latent, batch_scale, dtype, warmup, steps
   batch = max(2, int(batch * batch_scale))
   G, D = make_models("dcgan", (size, size, 3), features=features, d_norm=d_norm, dtype=dtype)
   tx = make_optimizer("adam", lr, b1=b1, b2=b2)
-  state = create_state(jax.random.PRNGKey(0), G, D, tx, tx, latent, (size, size, 3))
-  cfg = StepConfig(game=game, latent_dim=latent, n_critic=n_critic, mode="alternating",
-                   penalty="gradient_penalty" if weight else "none", penalty_weight=weight)
+  state = create_state(jax.random.key(0), G, D, tx, tx, latent, (size, size, 3),
+                       hparams=make_hparams(penalty_weight=weight))
+  cfg = StepConfig(game=game, n_critic=n_critic, mode="alternating",
+                   penalty="gradient_penalty" if weight else None)
   step = jax.jit(make_train_step(cfg), donate_argnums=0)
-  real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (n_critic, batch, size, size, 3)))
+  real = jnp.tanh(jax.random.normal(jax.random.key(1), (n_critic, batch, size, size, 3)))
   holder = [state]
 
   def run():
@@ -104,12 +106,12 @@ def bench_plain_jax(name, size, features, latent, batch_scale, warmup, steps):
       return nn.Conv(1, (4, 4), padding="VALID")(x).reshape(-1)
 
   g, d = G(), D()
-  kg, kd = jax.random.split(jax.random.PRNGKey(0))
+  kg, kd = jax.random.split(jax.random.key(0))
   gv = g.init(kg, jnp.zeros((2, latent)), train=False)
   dv = d.init(kd, jnp.zeros((2, size, size, 3)), train=False)
   tx = optax.adam(lr, b1, b2)
   state = (gv["params"], gv.get("batch_stats", {}), tx.init(gv["params"]),
-           dv["params"], dv.get("batch_stats", {}), tx.init(dv["params"]), jax.random.PRNGKey(2))
+           dv["params"], dv.get("batch_stats", {}), tx.init(dv["params"]), jax.random.key(2))
 
   def apply_d(params, stats, x):
     out, upd = d.apply({"params": params, "batch_stats": stats}, x, mutable=["batch_stats"])
@@ -177,7 +179,7 @@ def bench_plain_jax(name, size, features, latent, batch_scale, warmup, steps):
     return (optax.apply_updates(gp, upd), gs, go, dp, ds, do, key), (ld, lg)
 
   step = jax.jit(dcgan if name == "DCGAN-64" else wgan_gp, donate_argnums=0)
-  real = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (n_critic, batch, size, size, 3)))
+  real = jnp.tanh(jax.random.normal(jax.random.key(1), (n_critic, batch, size, size, 3)))
   holder = [state]
 
   def run():

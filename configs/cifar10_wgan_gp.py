@@ -6,7 +6,7 @@ gan_cifar.py). Nets: the DCGAN layout with a norm-free critic (the paper's best 
 numbers use a ResNet, not included here).
 """
 
-from configs import default
+from jaxgan import config as default
 
 
 def get_config():

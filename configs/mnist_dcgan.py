@@ -4,10 +4,10 @@ Non-saturating game, batch norm in both players (real and fake batches normalise
 separately), Adam 2e-4 with beta1 0.5, batch 64, 28x28 images; samples come from an
 exponential moving average of G's parameters. Reads TFDS 'mnist'; for
 a local archive: --config.data.name=npz --config.data.path=path/to/mnist.npz. The
-tutorial's one-sided label smoothing: --config.loss.alpha=0.1.
+tutorial's one-sided label smoothing: --config.loss.real_label_smoothing=0.1.
 """
 
-from configs import default
+from jaxgan import config as default
 
 
 def get_config():

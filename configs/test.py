@@ -1,6 +1,6 @@
 """A tiny configuration for tests and CI: a few steps of a small WGAN-GP."""
 
-from configs import default
+from jaxgan import config as default
 
 
 def get_config():

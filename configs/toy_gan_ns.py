@@ -4,7 +4,7 @@ One discriminator step per generator step, simultaneous updates (the tutorial's
 simultaneous gradient descent), Adam 1e-4 with beta1 0.5.
 """
 
-from configs import default
+from jaxgan import config as default
 
 
 def get_config():

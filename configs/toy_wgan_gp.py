@@ -6,7 +6,7 @@ generator steps. Hours on a CPU; ``configs/default.py`` is the minute-sized vari
 Other sets: --config.data.name=8gaussians|swissroll.
 """
 
-from configs import default
+from jaxgan import config as default
 
 
 def get_config():

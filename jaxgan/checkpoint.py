@@ -4,26 +4,60 @@ Restoring is defensive: a checkpoint that cannot be read (a crash mid-write, a t
 or deleted file) is reported and the next older one is tried; a checkpoint whose arrays
 do not have the shapes of the state being restored (a run with another config) is
 refused, naming the arrays that differ.
+
+The layout of the train state is versioned: ``FORMAT`` is written beside the checkpoints
+(``jaxgan_format.json``), and checkpoints of another layout are refused with a message
+that says why, rather than as "a different model".
 """
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 
 import jax
 import orbax.checkpoint as ocp
 from absl import logging
 
 
+# 1: jaxgan 0.1. 2: jaxgan 0.2, the step's numbers in the state (GANState.hparams, the
+# optimizers wrapped in optax.inject_hyperparams) and typed PRNG keys.
+FORMAT = 2
+_FORMAT_FILE = "jaxgan_format.json"
+
+
 class CheckpointError(RuntimeError):
-  """No usable checkpoint, or one made for a different model."""
+  """No usable checkpoint, or one made for a different model or state layout."""
 
 
 def make_manager(directory: str | os.PathLike, keep: int) -> ocp.CheckpointManager:
-  """A manager of the checkpoints under ``directory`` that keeps the last ``keep``."""
+  """A manager of the checkpoints under ``directory`` that keeps the last ``keep``.
+
+  A new directory is marked with the state layout ``FORMAT``.
+  """
   options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
-  return ocp.CheckpointManager(os.path.abspath(directory), options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
+  manager = ocp.CheckpointManager(os.path.abspath(directory), options=options,
+                                  item_handlers=ocp.StandardCheckpointHandler())
+  marker = pathlib.Path(manager.directory) / _FORMAT_FILE
+  if not manager.all_steps() and not marker.exists() and jax.process_index() == 0:
+    marker.write_text(json.dumps({"format": FORMAT}))
+  return manager
+
+
+def _check_format(manager: ocp.CheckpointManager) -> None:
+  marker = pathlib.Path(manager.directory) / _FORMAT_FILE
+  try:
+    found = json.loads(marker.read_text())["format"] if marker.exists() else 1
+  except (ValueError, KeyError, TypeError) as e:
+    raise CheckpointError(f"{marker} is unreadable ({e}); it says which layout the "
+                          "checkpoints beside it have") from None
+  if found != FORMAT:
+    raise CheckpointError(
+        f"the checkpoints in {manager.directory} have the train-state layout {found} (written "
+        f"by {'jaxgan 0.1' if found == 1 else 'another jaxgan version'}); this version reads "
+        f"layout {FORMAT}, which keeps the step's hyperparameters in the state. Finish that "
+        "run with the jaxgan version that started it, or train into another --workdir.")
 
 
 def save(manager: ocp.CheckpointManager, step: int, state) -> bool:
@@ -62,6 +96,8 @@ def restore_latest(manager: ocp.CheckpointManager, state, step: int | None = Non
   read.
   """
   steps = sorted(manager.all_steps(), reverse=True) if step is None else [step]
+  if steps:
+    _check_format(manager)
   abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, state)
   failures = []
   for step in steps:

@@ -20,12 +20,12 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from configs import default
+from jaxgan import config as config_lib
 from jaxgan.checkpoint import CheckpointError
 from jaxgan.data.images import DataError, to_uint8
 from jaxgan.validation import ConfigError, check_field
 
-DEFAULT_CONFIG = str(pathlib.Path(default.__file__).resolve())
+DEFAULT_CONFIG = str(pathlib.Path(config_lib.__file__).resolve())  # Its get_config().
 METRICS = ("fid", "stats", "is", "kid")
 
 
@@ -43,7 +43,7 @@ def _parse_train_flags(argv: list[str]):
   try:
     for arg in argv[1:]:
       if arg.startswith("--config."):
-        check_field(arg[len("--config."):].split("=", 1)[0], default.get_config())
+        check_field(arg[len("--config."):].split("=", 1)[0])
     return flags.FLAGS(argv)
   except (ConfigError, flags.Error) as e:
     sys.exit(f"error: {e}")
@@ -56,7 +56,7 @@ def _train_main(argv: list[str]) -> None:
   if not flags.FLAGS["verbosity"].present:  # Keep orbax's INFO chatter out of the console.
     logging.set_verbosity(logging.WARNING)
   try:
-    train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir, schema=default.get_config())
+    train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
   except (ConfigError, CheckpointError, DataError, DivergenceError) as e:
     sys.exit(f"error: {e}")
   except TrainingInterrupted as e:
@@ -64,9 +64,25 @@ def _train_main(argv: list[str]) -> None:
     sys.exit(128 + e.signum)
 
 
+def _importable_configs(argv: list[str]) -> None:
+  """Lets a config file import its siblings as ``from configs import x`` (as in Flax's examples).
+
+  The folder that holds the config's folder goes on ``sys.path``, wherever the command
+  runs from; ``configs/`` is a folder of user files, not an installed package.
+  """
+  for i, arg in enumerate(argv):
+    path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
+        argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+    if path:
+      root = str(pathlib.Path(path.split(":", 1)[0]).resolve().parent.parent)
+      if root not in sys.path:
+        sys.path.insert(0, root)
+
+
 def train(argv: list[str]) -> None:
   """``jaxgan train`` / ``python train.py``: argv[0] is the program name."""
   _define_train_flags()
+  _importable_configs(argv)
   app.run(_train_main, argv=argv, flags_parser=_parse_train_flags)
 
 
@@ -92,7 +108,6 @@ def _restore_run(workdir_arg: str, step: int | None):
   import ml_collections
 
   from jaxgan import checkpoint
-  from jaxgan.train import initial_state
 
   workdir = pathlib.Path(workdir_arg)
   for name in ("config.json", "data.json"):
@@ -101,7 +116,7 @@ def _restore_run(workdir_arg: str, step: int | None):
   config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
   data = json.loads((workdir / "data.json").read_text())
   shape, num_classes = tuple(data["shape"]), data["num_classes"]
-  state = initial_state(config, shape, num_classes)
+  state = config_lib.initial_state(config, shape, num_classes)
   manager = checkpoint.make_manager(workdir / "checkpoints", config.train.keep_checkpoints)
   if step is not None and step not in manager.all_steps():
     raise CheckpointError(f"no checkpoint of step {step}; have {manager.all_steps()}")
@@ -122,11 +137,9 @@ def _sample(args) -> None:
   if args.n < 1 or pathlib.Path(args.out).suffix not in (".png", ".npz"):
     raise ValueError("need -n >= 1 and --out ending in .png or .npz")
   config, state, shape, num_classes = _restore_run(args.workdir, args.step)
-  k_z, k_y = jax.random.split(jax.random.PRNGKey(args.seed))
   conditional = bool(config.model.conditional_g)
   labels = (jnp.arange(args.n) % num_classes) if conditional else None
-  z = jax.random.normal(k_z, (args.n, config.model.latent_dim))
-  x = np.asarray(state.generator(use_ema=not args.no_ema)(z, labels=labels))
+  x = np.asarray(state.sample(jax.random.key(args.seed), args.n, labels, not args.no_ema))
   if args.out.endswith(".npz"):
     arrays = {"x": x}
     if len(shape) == 3:  # Images as uint8, the layout the metrics CLI reads.
@@ -185,18 +198,17 @@ def _evaluate(args) -> None:
   if args.n < 2:
     raise ValueError(f"-n must be at least 2, got {args.n}")
   reference = ev.open_source(args.ref, args.max_images) if args.ref else None
-  g = state.generator(use_ema=not args.no_ema)
-  latent_dim, conditional = config.model.latent_dim, bool(config.model.conditional_g)
+  conditional = bool(config.model.conditional_g)
+  use_ema = not args.no_ema
 
   @functools.partial(jax.jit, static_argnums=2)
-  def draw(player, key, n):
+  def draw(state, key, n):
     k_z, k_y = jax.random.split(key)
-    z = jax.random.normal(k_z, (n, latent_dim))
     labels = jax.random.randint(k_y, (n,), 0, num_classes) if conditional else None
-    return player(z, labels=labels)
+    return state.sample(k_z, n, labels, use_ema)
 
   extractor = extractor_from_args(args)
-  features = ev.generator_features(lambda key, n: draw(g, key, n), jax.random.PRNGKey(args.seed),
+  features = ev.generator_features(lambda key, n: draw(state, key, n), jax.random.key(args.seed),
                                    args.n, extractor, keep_logits=True,
                                    progress=not args.no_progress)
   mean, std = inception_score(features.logits, args.splits)

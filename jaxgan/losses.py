@@ -37,20 +37,23 @@ def _cross_entropy(logits: Array, target: float | Array) -> Array:
 
 
 def discriminator_cross_entropy(
-    real_logits: Array, fake_logits: Array, alpha: float = 0.0, beta: float = 0.0
+    real_logits: Array, fake_logits: Array, real_label_smoothing: float | Array = 0.0,
+    fake_label: float | Array = 0.0
 ) -> Array:
   """The discriminator's cost J(D), tutorial eq. (8), with label smoothing.
 
   J(D) = -1/2 E_x [(1-alpha) log D(x) + alpha log(1 - D(x))]
          -1/2 E_z [beta log D(G(z)) + (1-beta) log(1 - D(G(z)))]
 
-  ``alpha`` is one-sided label smoothing (Salimans et al. 2016, "Improved techniques
-  for training GANs", sec. 3.4; tutorial sec. 4.2): the real target becomes
-  ``1 - alpha``. ``beta`` > 0 also smooths the fake target, which the tutorial warns
-  against: the optimal D becomes ((1-alpha) p_data + beta p_model) / (p_data +
-  p_model), which rewards the generator for staying where p_data is small.
+  with alpha = ``real_label_smoothing`` and beta = ``fake_label``. Alpha is one-sided
+  label smoothing (Salimans et al. 2016, "Improved techniques for training GANs",
+  sec. 3.4; tutorial sec. 4.2): the real target becomes ``1 - alpha``. Beta > 0 also
+  smooths the fake target, which the tutorial warns against: the optimal D becomes
+  ((1-alpha) p_data + beta p_model) / (p_data + p_model), which rewards the generator
+  for staying where p_data is small. Both may be traced arrays.
   """
-  return 0.5 * _cross_entropy(real_logits, 1.0 - alpha) + 0.5 * _cross_entropy(fake_logits, beta)
+  return (0.5 * _cross_entropy(real_logits, 1.0 - real_label_smoothing)
+          + 0.5 * _cross_entropy(fake_logits, fake_label))
 
 
 def generator_minimax(fake_logits: Array) -> Array:
@@ -124,10 +127,19 @@ def generator_least_squares(fake_out: Array) -> Array:
 
 @dataclasses.dataclass(frozen=True)
 class Game:
-  """A pair of costs: ``d_loss(real_out, fake_out)`` and ``g_loss(fake_out)``.
+  """A game: two pure functions of the discriminator's outputs, like optax's (init, update).
 
-  ``smoothable`` says whether ``d_loss`` accepts the label-smoothing arguments
-  ``alpha`` and ``beta`` (only the cross-entropy games do).
+  Attributes:
+    d_loss: ``d_loss(real_out, fake_out) -> scalar``, D's cost; ``real_out`` and
+      ``fake_out`` are D's logits (or critic values), shape (B,), on real and generated
+      samples.
+    g_loss: ``g_loss(fake_out) -> scalar``, G's cost.
+    smoothable: ``d_loss`` also takes the keyword arguments ``real_label_smoothing`` and
+      ``fake_label`` (the cross-entropy games do); the step then passes the state's
+      values of both.
+
+  Any pair of functions is a game: ``Game(lambda r, f: jnp.mean(f - r), lambda f:
+  -jnp.mean(f))`` is the Wasserstein one.
   """
 
   d_loss: DLoss
@@ -147,8 +159,11 @@ GAMES: dict[str, Game] = {
 }
 
 
-def get_game(name: str) -> Game:
-  """Looks up a game by name, with an error that lists the known names."""
-  if name not in GAMES:
-    raise ValueError(f"unknown game {name!r}; expected one of: {', '.join(GAMES)}")
-  return GAMES[name]
+def get_game(game: str | Game) -> Game:
+  """A game itself, or the registered game of that name (the error lists the names)."""
+  if isinstance(game, Game):
+    return game
+  if game not in GAMES:
+    raise ValueError(f"unknown game {game!r}; expected a losses.Game or one of: "
+                     f"{', '.join(GAMES)}")
+  return GAMES[game]

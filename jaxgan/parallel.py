@@ -43,4 +43,14 @@ def batch_sharding(mesh: Mesh, example_axis: int = 1) -> NamedSharding:
 
 
 def replicate(tree, mesh: Mesh):
-  return jax.device_put(tree, replicated(mesh))
+  """Places every leaf on all devices of ``mesh`` (typed PRNG keys through their key data,
+  which ``device_put`` accepts on meshes that span several hosts)."""
+  sharding = replicated(mesh)
+
+  def put(x):
+    if jax.dtypes.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key):
+      data = jax.device_put(jax.random.key_data(x), sharding)
+      return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
+    return jax.device_put(x, sharding)
+
+  return jax.tree.map(put, tree)

@@ -1,21 +1,33 @@
-"""Regularisers of the discriminator: gradient penalties and weight clipping.
+"""Regularisers of the discriminator: gradient penalties, and weight clipping as a constraint.
 
-Every penalty takes ``critic``, a function from a batch of inputs to one output per
-example, and differentiates it with ``jax.grad`` with respect to its input. The
-per-example gradients come from the gradient of ``sum(critic(x))``, which is exact when
-the critic treats examples independently (no batch normalisation; the WGAN-GP paper,
-sec. 4, makes the same requirement).
+A penalty is any function ``penalty(critic, real, fake, key) -> scalar``: ``critic`` maps
+a batch of inputs to one output per example (D at its current parameters), ``real`` and
+``fake`` are the minibatches of the critic step (``fake`` with ``stop_gradient``) and
+``key`` is a PRNG key for the penalty's own randomness. The step adds ``penalty_weight``
+(a traced hyperparameter) times its value to D's cost. ``PENALTIES`` holds the
+ready-made ones by name. They differentiate the critic with ``jax.grad`` with respect
+to its input; the per-example gradients come from the gradient of ``sum(critic(x))``,
+which is exact when the critic treats examples independently (no batch normalisation;
+the WGAN-GP paper, sec. 4, makes the same requirement).
+
+A constraint is any function ``constraint(params, hparams) -> params`` applied to D's
+parameters after each of its updates; ``CONSTRAINTS`` holds weight clipping, whose
+bound is ``hparams.weight_clip``.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 
+from jaxgan.hparams import HParams
+
 Array = jax.Array
 Critic = Callable[[Array], Array]
+Penalty = Callable[[Critic, Array, Array, Array], Array]
+Constraint = Callable[[Any, HParams], Any]
 
 
 def _safe_norm(sq: Array) -> Array:
@@ -78,40 +90,57 @@ def gradient_penalty(
   return gradient_norm_penalty(critic, x_hat, target, one_sided)
 
 
-def r1_penalty(critic: Critic, real: Array) -> Array:
+def one_sided_gradient_penalty(critic: Critic, real: Array, fake: Array, key: Array) -> Array:
+  """WGAN-GP's penalty on gradient norms above 1 only: E max(0, ||grad critic(x^)|| - 1)^2."""
+  return gradient_penalty(critic, real, fake, key, one_sided=True)
+
+
+def r1_penalty(critic: Critic, real: Array, fake: Array | None = None,
+               key: Array | None = None) -> Array:
   """R1 (Mescheder et al. 2018, eq. 9) without its weight: E_x ||grad critic(x)||^2.
 
   The paper's regulariser is gamma/2 times this, so set the weight to gamma/2.
+  ``fake`` and ``key`` are unused (the signature of every penalty).
   """
+  del fake, key
   return jnp.mean(per_example_sq_norm(input_gradients(critic, real)))
 
 
-def r2_penalty(critic: Critic, fake: Array) -> Array:
+def r2_penalty(critic: Critic, real: Array | None, fake: Array,
+               key: Array | None = None) -> Array:
   """R2 (Mescheder et al. 2018, eq. 10) without its weight: E_z ||grad critic(G(z))||^2."""
+  del real, key
   return r1_penalty(critic, fake)
 
 
-PENALTIES = ("none", "gradient_penalty", "r1", "r2")
+PENALTIES: dict[str, Penalty] = {
+    "gradient_penalty": gradient_penalty,
+    "one_sided_gradient_penalty": one_sided_gradient_penalty,
+    "r1": r1_penalty,
+    "r2": r2_penalty,
+}
 
 
-def penalty(
-    name: str, critic: Critic, real: Array, fake: Array, key: Array, one_sided: bool = False
-) -> Array:
-  """Dispatches on the penalty's name; 'none' gives 0."""
-  if name == "none":
-    return jnp.zeros((), real.dtype)
-  if name == "gradient_penalty":
-    return gradient_penalty(critic, real, fake, key, one_sided=one_sided)
-  if name == "r1":
-    return r1_penalty(critic, real)
-  if name == "r2":
-    return r2_penalty(critic, fake)
-  raise ValueError(f"unknown penalty {name!r}; expected one of: {', '.join(PENALTIES)}")
+def get_penalty(penalty: str | Penalty | None) -> Penalty | None:
+  """A penalty function itself, or the registered one of that name ('none' and None: None)."""
+  if penalty is None or callable(penalty):
+    return penalty
+  if penalty == "none":
+    return None
+  if penalty not in PENALTIES:
+    raise ValueError(f"unknown penalty {penalty!r}; expected a function (critic, real, fake, "
+                     f"key) -> scalar or one of: none, {', '.join(PENALTIES)}")
+  return PENALTIES[penalty]
 
 
-def clip_weights(params, clip: float):
-  """WGAN weight clipping (Arjovsky et al. 2017, alg. 1): project every parameter onto [-c, c].
-
-  Applied to the critic's parameters after each of its updates.
-  """
+def clip_weights(params, clip: float | Array):
+  """WGAN weight clipping (Arjovsky et al. 2017, alg. 1): project every parameter onto [-c, c]."""
   return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
+def weight_clipping(params, hparams: HParams):
+  """The weight-clipping constraint: ``clip_weights`` with the bound ``hparams.weight_clip``."""
+  return clip_weights(params, hparams.weight_clip)
+
+
+CONSTRAINTS: dict[str, Constraint] = {"weight_clipping": weight_clipping}

@@ -1,4 +1,7 @@
-"""Pictures of a toy run: samples over the data, with the discriminator's landscape."""
+"""Pictures: toy samples over the discriminator's landscape, image grids, loss curves.
+
+The one module that sets matplotlib's backend (Agg: files, no screen).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from jaxgan.data.images import to_uint8  # noqa: E402
+from jaxgan.metric_writer import read_metrics  # noqa: E402
+
+CURVES = (("d_loss", "g_loss"), ("d_penalty", "d_real_minus_fake"),
+          ("d_grad_norm", "g_grad_norm"), ("modes", "high_quality"))
 
 
 def plot_toy(path: str | os.PathLike, real, fake, critic: Callable | None = None,
@@ -23,7 +32,7 @@ def plot_toy(path: str | os.PathLike, real, fake, critic: Callable | None = None
   real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
   fig, ax = plt.subplots(figsize=(6, 6) if real.shape[-1] == 2 else (8, 4.5))
   if real.shape[-1] == 2:
-    _plot_2d(ax, real, fake, critic)
+    plot_critic_and_samples(ax, critic, real, fake, legend=True)
   else:
     _plot_1d(ax, real[:, 0], fake[:, 0], critic, density)
   ax.set_title(title)
@@ -32,22 +41,43 @@ def plot_toy(path: str | os.PathLike, real, fake, critic: Callable | None = None
   plt.close(fig)
 
 
-def _plot_2d(ax, real, fake, critic):
+def plot_critic_and_samples(ax, critic: Callable | None, real, fake, lim: float | None = None,
+                            title: str = "", legend: bool = False) -> None:
+  """2-D samples, data (orange) and generated (blue), over the contours of ``critic``.
+
+  Args:
+    ax: the matplotlib axes.
+    critic: a function of an (N, 2) float32 array returning (N,) values, or None.
+    real, fake: (N, 2) points; non-finite generated points are left out.
+    lim: the square [-lim, lim]^2 shown (default: 1.25 x the largest |coordinate| of the
+      data). A colour bar and a legend are drawn when ``legend``.
+    title: the axes' title.
+  """
+  real, fake = np.asarray(real, np.float64), np.asarray(fake, np.float64)
   finite = fake[np.all(np.isfinite(fake), axis=1)]
-  lim = 1.25 * float(np.max(np.abs(real if len(real) else finite)))
+  if lim is None:
+    lim = 1.25 * float(np.max(np.abs(real if len(real) else finite)))
   if critic is not None:
     grid = np.linspace(-lim, lim, 121)
     xx, yy = np.meshgrid(grid, grid)
     values = np.asarray(critic(np.stack([xx.ravel(), yy.ravel()], -1).astype(np.float32)))
     contour = ax.contourf(xx, yy, values.reshape(xx.shape), levels=30, cmap="viridis",
                           alpha=0.6)
-    plt.colorbar(contour, ax=ax, fraction=0.046, pad=0.04, label="D output")
-  ax.scatter(real[:, 0], real[:, 1], s=3, c="tab:orange", alpha=0.5, label="data")
-  ax.scatter(finite[:, 0], finite[:, 1], s=3, c="tab:blue", alpha=0.5, label="generated")
+    if legend:
+      plt.colorbar(contour, ax=ax, fraction=0.046, pad=0.04, label="D output")
+  size = 3 if legend else 2
+  ax.scatter(real[:, 0], real[:, 1], s=size, c="tab:orange", alpha=0.5, label="data")
+  ax.scatter(finite[:, 0], finite[:, 1], s=size, c="tab:blue", alpha=0.5, label="generated")
   ax.set_xlim(-lim, lim)
   ax.set_ylim(-lim, lim)
   ax.set_aspect("equal")
-  ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, markerscale=4)
+  if legend:
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), ncol=2, markerscale=4)
+  else:
+    ax.set_xticks([])
+    ax.set_yticks([])
+  if title:
+    ax.set_title(title, fontsize=9)
 
 
 def _plot_1d(ax, real, fake, critic, density):
@@ -66,15 +96,14 @@ def _plot_1d(ax, real, fake, critic, density):
 
 def image_grid(images, rows: int) -> np.ndarray:
   """Tiles (N, H, W, C) images in [-1, 1] into one uint8 picture with ``rows`` rows."""
-  images = np.asarray(images, np.float64)
+  images = to_uint8(np.asarray(images, np.float32))
   n, h, w, c = images.shape
   cols = -(-n // rows)
-  grid = np.ones((rows * (h + 1) + 1, cols * (w + 1) + 1, c))  # White 1-pixel gutters.
+  grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)  # White gutters.
   for i, img in enumerate(images):
     r, k = divmod(i, cols)
-    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + k * (w + 1):1 + k * (w + 1) + w] = \
-        (np.clip(img, -1, 1) + 1) / 2
-  return np.round(grid * 255).astype(np.uint8)
+    grid[1 + r * (h + 1):1 + r * (h + 1) + h, 1 + k * (w + 1):1 + k * (w + 1) + w] = img
+  return grid
 
 
 def save_image_grid(path: str | os.PathLike, images, rows: int, title: str = "",
@@ -94,4 +123,25 @@ def save_image_grid(path: str | os.PathLike, images, rows: int, title: str = "",
     ax.set_yticks([h * (i + 0.5) for i in range(rows)], [str(r) for r in row_labels])
   fig.suptitle(title, fontsize=9)
   fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def plot_curves(metrics_path: str | os.PathLike, png: str | os.PathLike) -> None:
+  """Writes a PNG with one panel per pair of CURVES found in a run's metrics.jsonl."""
+  rows = read_metrics(metrics_path)
+  panels = [pair for pair in CURVES if any(k in r for r in rows for k in pair)]
+  if not rows or not panels:
+    return
+  fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.4 * len(panels)), sharex=True,
+                           squeeze=False)
+  for ax, pair in zip(axes[:, 0], panels):
+    for key in pair:
+      points = [(r["step"], r[key]) for r in rows if key in r]
+      if points:
+        ax.plot(*zip(*points), label=key, marker="." if len(points) < 30 else None)
+    ax.legend(loc="best")
+    ax.grid(alpha=0.3)
+  axes[-1, 0].set_xlabel("generator step")
+  fig.tight_layout()
+  fig.savefig(png, dpi=90)
   plt.close(fig)

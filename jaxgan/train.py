@@ -10,6 +10,10 @@ A run restarted on the same workdir resumes from its latest readable checkpoint.
 data of step s is drawn from ``fold_in(data_key, s)`` and the step's own key is
 ``fold_in(state.key, s)``, so a resumed run computes exactly what an uninterrupted one
 would have.
+
+``hooks`` are the loop's extension points (in the spirit of clu's periodic actions):
+callables ``hook(step, state, metrics)`` run after each step, before it is logged or
+checkpointed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import pathlib
 import signal
 import threading
 import time
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -30,74 +34,33 @@ from absl import logging
 from tqdm.auto import tqdm
 
 from jaxgan import checkpoint, losses, parallel, plotting
+from jaxgan.config import initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
-from jaxgan.fault_injection import FaultPlan
 from jaxgan.metrics.mode_coverage import mode_coverage
-from jaxgan.nets import make_models
-from jaxgan.optimizers import make_optimizer
-from jaxgan.summary_writer import MetricWriter, plot_curves
-from jaxgan.train_state import GANState, create_state
-from jaxgan.train_step import StepConfig, make_train_step
+from jaxgan.metric_writer import MetricWriter
+from jaxgan.train_state import GANState
+from jaxgan.train_step import make_train_step
 from jaxgan.validation import validate_config, validate_for_data
 
-
-def _optimizer(o: ml_collections.ConfigDict):
-  return make_optimizer(o.name, o.learning_rate, b1=o.b1, b2=o.b2, eps=o.eps, decay=o.decay,
-                        momentum=o.momentum, decay_steps=o.decay_steps)
+Hook = Callable[[int, GANState, dict], None]
 
 
-def step_config(config: ml_collections.ConfigDict, num_classes: int = 0) -> StepConfig:
-  """The compiled step's settings, taken from the config."""
-  m, loss = config.model, config.loss
-  return StepConfig(
-      game=loss.game, latent_dim=m.latent_dim, alpha=loss.alpha, beta=loss.beta,
-      penalty=config.penalty.name, penalty_weight=config.penalty.weight,
-      one_sided=config.penalty.one_sided, clip=config.penalty.clip,
-      n_critic=config.train.n_critic, mode=config.train.mode, num_classes=num_classes,
-      conditional_g=m.conditional_g, d_labels=m.d_conditioning != "none",
-      aux_weight_d=loss.aux_weight_d if m.aux_classifier else 0.0,
-      aux_weight_g=loss.aux_weight_g if m.aux_classifier else 0.0,
-      feature_matching=loss.feature_matching, ema_decay=config.train.ema_decay)
-
-
-def initial_state(config: ml_collections.ConfigDict, data_shape=None,
-                  num_classes: int = 0) -> GANState:
-  """Builds the nets and optimizers the config names and initialises both players."""
-  shape = data_shape or toy.data_shape(config.data.name)
-  m = config.model
-  generator, discriminator = make_models(
-      m.name, shape, width=m.width, depth=m.depth, features=m.features, g_norm=m.g_norm,
-      d_norm=m.d_norm, num_classes=num_classes, conditional_g=m.conditional_g,
-      d_conditioning=m.d_conditioning, aux_classifier=m.aux_classifier,
-      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size, dtype=m.dtype)
-  return create_state(jax.random.PRNGKey(config.seed), generator, discriminator,
-                      _optimizer(config.g_optimizer), _optimizer(config.d_optimizer),
-                      m.latent_dim, shape, num_classes, ema=config.train.ema_decay > 0)
-
-
-def sample_generator(state: GANState, key: jax.Array, n: int, latent_dim: int,
-                     labels: jax.Array | None = None) -> jax.Array:
-  """n samples of G in evaluation mode (moving-average parameters when kept)."""
-  z = jax.random.normal(key, (n, latent_dim), jnp.float32)
-  return state.generator()(z, labels=labels)
-
-
-def evaluate(config: ml_collections.ConfigDict, state: GANState, key: jax.Array, source,
-             png: pathlib.Path | None = None) -> dict[str, Any]:
+def measure_and_plot(config: ml_collections.ConfigDict, state: GANState, key: jax.Array,
+                     source, png: pathlib.Path | None = None) -> dict[str, Any]:
   """Toy data: mode coverage and samples over the data. Images: a grid of samples."""
-  name, latent = config.data.name, config.model.latent_dim
+  name = config.data.name
   title = f"{config.loss.game} on {name}, step {int(state.step)}"
   if len(source.shape) == 3:  # Images: one row per class for a conditional G.
     if png is not None:
       k = source.num_classes if config.model.conditional_g else 0
       rows, cols = (k, 10) if k else (8, 8)
       labels = jnp.repeat(jnp.arange(k), cols) if k else None
-      fake = sample_generator(state, key, rows * cols, latent, labels)
+      fake = state.sample(key, rows * cols, labels)
       plotting.save_image_grid(png, fake, rows, title, list(range(k)) if k else None)
     return {}
   n = config.train.eval_samples
-  fake = np.asarray(sample_generator(state, key, n, latent))
+  fake = np.asarray(state.sample(key, n))
   result: dict[str, Any] = {}
   if name in ("8gaussians", "25gaussians"):
     cov = mode_coverage(fake, toy.mode_centers(name), toy.mode_std(name))
@@ -211,12 +174,22 @@ def _restore(manager, state, workdir: pathlib.Path, config) -> GANState:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       schema: ml_collections.ConfigDict | None = None) -> GANState:
-  """Trains the configured GAN in ``workdir`` (resuming if it holds a checkpoint)."""
+                       hooks: Sequence[Hook] = ()) -> GANState:
+  """Trains the configured GAN in ``workdir`` (resuming if it holds a checkpoint).
+
+  Args:
+    config: a config of the schema ``jaxgan.config.get_config()``; validated here.
+    workdir: where metrics, pictures and checkpoints go.
+    hooks: ``hook(step, state, metrics)`` called after each step (``step`` counts the
+      steps done), before the step is logged or checkpointed.
+
+  Returns:
+    The final train state.
+  """
   if config.distributed.enabled:  # Must come before any other JAX call.
     dist = config.distributed
     parallel.initialize_distributed(dist.coordinator, dist.num_processes, dist.process_id)
-  validate_config(config, jax.device_count(), schema)
+  validate_config(config, jax.device_count())
   workdir_path = pathlib.Path(workdir)
   workdir_path.mkdir(parents=True, exist_ok=True)
   t = config.train
@@ -238,10 +211,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if start:
     print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
 
-  train_step = jax.jit(make_train_step(step_config(config, source.num_classes)),
-                       donate_argnums=0)
-  eval_key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 2)
-  faults = FaultPlan.from_env()
+  train_step = jax.jit(make_train_step(step_config(config)), donate_argnums=0)
+  eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
 
   summary: dict[str, Any] = {}
   pending: list[tuple[int, dict]] = []
@@ -252,9 +223,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     with _StopOnSignal() as stop, \
          tqdm(total=t.steps, initial=start, desc="train", unit="step", mininterval=1.0) as bar:
       for step in range(start, t.steps):
-        batch = faults.apply(step + 1, source.batch(step))
-        state, metrics = train_step(state, batch)
+        state, metrics = train_step(state, source.batch(step))
         done = step + 1
+        for hook in hooks:
+          hook(done, state, metrics)
         pending.append((done, metrics))
         last = done == t.steps
         log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
@@ -266,14 +238,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
           row = {**_to_host(metrics), "skipped_steps": skipped}
           if plot:
             png = workdir_path / ("samples_final.png" if last else f"samples_{done:06d}.png")
-            row.update(evaluate(config, state, eval_key, source, png))
+            row.update(measure_and_plot(config, state, eval_key, source, png))
           row["elapsed_s"] = round(time.time() - t0, 3)
           writer.write(done, row)
           summary = {**summary, "step": done, **row}  # Keeps the latest evaluation.
           bar.set_postfix({k: f"{summary[k]:.3g}" for k in ("d_loss", "g_loss", "modes")
                            if k in summary}, refresh=False)
           if plot:
-            plot_curves(workdir_path / "metrics.jsonl", workdir_path / "losses.png")
+            plotting.plot_curves(workdir_path / "metrics.jsonl", workdir_path / "losses.png")
         if save:
           checkpoint.save(manager, done, state)
           last_good = done
@@ -286,8 +258,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     manager.wait_until_finished()
     manager.close()
   if start >= t.steps:  # Nothing to train; still describe what is there.
-    summary = {"step": start, **evaluate(config, state, eval_key, source,
-                                         workdir_path / "samples_final.png")}
+    summary = {"step": start, **measure_and_plot(config, state, eval_key, source,
+                                                 workdir_path / "samples_final.png")}
   summary["train_seconds"] = round(time.time() - t0, 3)
   (workdir_path / "summary.json").write_text(json.dumps(summary, indent=2))
   _print_summary(summary, workdir_path, start)

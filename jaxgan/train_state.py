@@ -1,8 +1,8 @@
-"""One pytree for the whole game: both players, the step counter and the PRNG key."""
+"""One pytree for the whole game: both players, the step's numbers, the step counter and key."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Mapping, Sequence
 
 import flax.linen as nn
 import jax
@@ -10,77 +10,67 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from jaxgan.hparams import NAMES, HParams, make_hparams
+from jaxgan.player import Player, generate, init_player
+
 Array = jax.Array
 PyTree = Any
 
 
 @struct.dataclass
-class Player:
-  """One player's parameters, batch-norm statistics and optimizer state.
-
-  ``apply_fn`` (the Flax module's apply) and ``tx`` (the optax optimizer) are static:
-  they are not leaves of the pytree and are not checkpointed.
-  """
-
-  params: PyTree
-  batch_stats: PyTree
-  opt_state: optax.OptState
-  apply_fn: Callable = struct.field(pytree_node=False)
-  tx: optax.GradientTransformation = struct.field(pytree_node=False)
-
-  def apply(self, params: PyTree, batch_stats: PyTree, x: Array, train: bool = True,
-            **kwargs) -> tuple[Any, PyTree]:
-    """Runs the module on ``x`` (``kwargs``: labels, with_aux); returns (output, new stats).
-
-    In training mode, batch norm uses the statistics of ``x`` alone and the returned
-    running averages include it; in evaluation mode the running averages are used and
-    returned unchanged. ('batch_stats' also holds other untrained state, such as the
-    reference batch of reference/virtual batch norm.)
-    """
-    variables = {"params": params}
-    if batch_stats:
-      variables["batch_stats"] = batch_stats
-    if train and batch_stats:
-      out, updates = self.apply_fn(variables, x, train=True, mutable=["batch_stats"], **kwargs)
-      return out, updates["batch_stats"]
-    return self.apply_fn(variables, x, train=train, **kwargs), batch_stats
-
-  def __call__(self, x: Array, train: bool = False, **kwargs) -> Any:
-    """Output of the module at the current parameters (evaluation mode by default)."""
-    return self.apply(self.params, self.batch_stats, x, train, **kwargs)[0]
-
-  def apply_gradients(self, grads: PyTree, batch_stats: PyTree) -> "Player":
-    updates, opt_state = self.tx.update(grads, self.opt_state, self.params)
-    return self.replace(params=optax.apply_updates(self.params, updates),
-                        batch_stats=batch_stats, opt_state=opt_state)
-
-
-@struct.dataclass
 class GANState:
-  """The train state: generator ``g``, discriminator ``d``, ``step`` and base ``key``.
+  """The train state: generator ``g``, discriminator ``d``, ``step``, base ``key``, ``hparams``.
 
   ``g_ema`` is an exponential moving average of G's parameters for sampling, or None
   when the run keeps none. The key of step ``s`` is ``fold_in(key, s)``, so a run is a
-  function of its seed.
+  function of its seed. ``hparams`` holds the step's numeric hyperparameters; the
+  players' optimizer states hold theirs (learning rates, betas).
   """
 
   step: Array
   key: Array
   g: Player
   d: Player
+  hparams: HParams = HParams()
   g_ema: PyTree = None
 
   def generator(self, use_ema: bool = True) -> Player:
     """G for sampling: with the moving-average parameters if kept and ``use_ema``."""
     return self.g.replace(params=self.g_ema) if use_ema and self.g_ema is not None else self.g
 
+  def sample(self, key: Array, n: int, labels: Array | None = None,
+             use_ema: bool = True) -> Array:
+    """``n`` samples of G in evaluation mode (the moving average when kept and ``use_ema``)."""
+    return generate(self.generator(use_ema), key, n, labels=labels)[0]
 
-def _init_player(module: nn.Module, tx: optax.GradientTransformation, key: Array,
-                 example: Array, labels: Array | None) -> Player:
-  variables = module.init(key, example, labels, train=False)
-  params = variables["params"]
-  return Player(params=params, batch_stats=variables.get("batch_stats", {}),
-                opt_state=tx.init(params), apply_fn=module.apply, tx=tx)
+  def hyperparameters(self) -> dict[str, Array]:
+    """Every numeric hyperparameter by name, the optimizers' as 'g.learning_rate', 'd.b1'..."""
+    out = {name: getattr(self.hparams, name) for name in NAMES}
+    for prefix, player in (("g", self.g), ("d", self.d)):
+      out.update({f"{prefix}.{k}": v for k, v in player.optimizer_hyperparameters().items()})
+    return out
+
+  def with_hyperparameters(self, values: Mapping[str, Any]) -> "GANState":
+    """The state with some hyperparameters replaced, named as in ``hyperparameters()``.
+
+    The new values take the dtype of the old ones; a leading axis (one value per
+    variant) is kept, for training variants under ``jax.vmap``.
+
+    Raises:
+      KeyError: naming a hyperparameter the state does not have.
+    """
+    unknown = sorted(set(values) - set(self.hyperparameters()))
+    if unknown:
+      raise KeyError(f"unknown hyperparameter(s) {', '.join(unknown)}; this state has: "
+                     f"{', '.join(self.hyperparameters())}")
+    own = {k: jnp.asarray(v, jnp.float32) for k, v in values.items() if k in NAMES}
+    state = self.replace(hparams=self.hparams.replace(**own))
+    for prefix in ("g", "d"):
+      mine = {k.split(".", 1)[1]: v for k, v in values.items() if k.startswith(prefix + ".")}
+      if mine:
+        player = getattr(state, prefix).with_optimizer_hyperparameters(mine)
+        state = state.replace(**{prefix: player})
+    return state
 
 
 def create_state(
@@ -93,16 +83,30 @@ def create_state(
     data_shape: Sequence[int],
     num_classes: int = 0,
     ema: bool = False,
+    hparams: HParams | None = None,
 ) -> GANState:
-  """Initialises both players from ``key`` (``num_classes`` > 0 for labelled data).
+  """Initialises both players and finds out what each module accepts.
 
-  ``ema``: keep a moving average of G's parameters (starting from a copy of them).
+  Args:
+    key: PRNG key (``jax.random.key(seed)``); split into the players' initialisation keys
+      and the run's base key.
+    generator, discriminator: any Flax modules (see ``jaxgan.player`` for what they may
+      declare).
+    g_tx, d_tx: the players' optimizers (``jaxgan.optimizers.make_optimizer`` keeps
+      learning rates and betas in the optimizer state, so they can be changed and vmapped).
+    latent_dim: size of G's input.
+    data_shape: shape of one real example, without the batch axis.
+    num_classes: classes of the data's labels (0: unlabelled).
+    ema: keep a moving average of G's parameters (starting from a copy of them).
+    hparams: the step's numeric hyperparameters (default: all 0); copied into the state.
+
+  Returns:
+    The train state at step 0.
   """
   k_g, k_d, k_run = jax.random.split(key, 3)
-  z = jnp.zeros((1, latent_dim), jnp.float32)
-  x = jnp.zeros((1, *data_shape), jnp.float32)
-  y = jnp.zeros((1,), jnp.int32) if num_classes else None
-  g = _init_player(generator, g_tx, k_g, z, y)
-  return GANState(step=jnp.zeros((), jnp.int32), key=k_run, g=g,
-                  d=_init_player(discriminator, d_tx, k_d, x, y),
+  g = init_player(generator, g_tx, k_g, (latent_dim,), num_classes)
+  d = init_player(discriminator, d_tx, k_d, tuple(data_shape), num_classes, discriminator=True)
+  return GANState(step=jnp.zeros((), jnp.int32), key=k_run, g=g, d=d,
+                  # A copy: the caller's arrays survive a step that donates the state.
+                  hparams=make_hparams() if hparams is None else jax.tree.map(jnp.array, hparams),
                   g_ema=jax.tree.map(jnp.copy, g.params) if ema else None)

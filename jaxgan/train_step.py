@@ -10,11 +10,20 @@ minibatch ``batch[i]``) and one generator update. Two schedules (tutorial sec. 3
 - 'alternating': the generator's gradient is taken against the discriminator after
   its ``n_critic`` updates (the WGAN / WGAN-GP algorithms).
 
-Class labels (tutorial sec. 4.1): a conditional G gets labels drawn uniformly; D may be
-conditioned on labels and/or carry an auxiliary classifier (AC-GAN), whose cross-entropy
-is added to D's cost on real data (and on G's samples when G is conditional) and to G's
-cost on its samples. Feature matching replaces G's cost; G's parameters are also
-tracked by an exponential moving average ``g_ema``.
+What the step computes comes in as functions (``StepConfig``: a ``losses.Game``, a
+penalty, a constraint on D's parameters); its numbers (penalty weight, label smoothing,
+clip bound, EMA decay, AC-GAN weights, and in the optimizer states the learning rates)
+are arrays in the train state, so changing them never recompiles and ``jax.vmap`` can
+train several variants at once.
+
+Class labels (tutorial sec. 4.1): a conditional G draws the labels of the real
+minibatch it is trained against (a sample of the data's label distribution), so D sees
+real and generated samples of the same classes, and a label-conditioned critic's
+penalty has one label per interpolated pair. D may carry an auxiliary classifier
+(AC-GAN): its cross-entropy is added to D's cost on real data (and on G's samples when G
+is conditional) and to G's cost on its samples. Feature matching replaces G's cost; G's
+parameters are also tracked by an exponential moving average ``g_ema`` when the state
+keeps one.
 
 Both players are updated by the same function, ``_update``; only their losses differ.
 A step whose losses or gradient norms are not finite leaves both players unchanged and
@@ -34,7 +43,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses, penalties
-from jaxgan.train_state import GANState, Player
+from jaxgan.player import Player, generate, per_example
+from jaxgan.train_state import GANState
 
 Array = jax.Array
 Metrics = dict[str, Array]
@@ -45,42 +55,34 @@ MODES = ("simultaneous", "alternating")
 
 @dataclasses.dataclass(frozen=True)
 class StepConfig:
-  """What the step computes; every field is a plain value (hashable, static under jit)."""
+  """The structure of the step: what changes the compiled program. Numbers are in the state.
 
-  game: str = "non_saturating"
-  latent_dim: int = 2
-  alpha: float = 0.0          # One-sided label smoothing: real target 1 - alpha.
-  beta: float = 0.0           # Fake target (harmful two-sided smoothing when > 0).
-  penalty: str = "none"       # One of penalties.PENALTIES.
-  penalty_weight: float = 0.0
-  one_sided: bool = False     # One-sided gradient penalty.
-  clip: float = 0.0           # WGAN weight clipping of D's parameters when > 0.
+  Attributes:
+    game: the players' costs, a ``losses.Game`` (or the name of one in ``losses.GAMES``).
+    penalty: ``penalty(critic, real, fake, key) -> scalar`` added to D's cost times
+      ``hparams.penalty_weight`` (or a name in ``penalties.PENALTIES``); None: no penalty.
+    d_constraint: ``constraint(params, hparams) -> params`` applied to D's parameters
+      after each of its updates (``penalties.weight_clipping``); None: none.
+    n_critic: D updates per G update.
+    critic_unroll: ``lax.scan``'s ``unroll`` for the critic steps (True: all of them).
+      XLA:CPU runs loop bodies several times slower than straight-line code, and GPUs
+      gain from fusing across steps; a small number bounds compile time for large
+      ``n_critic``.
+    mode: 'alternating' or 'simultaneous'.
+    acgan: add AC-GAN's class cross-entropies (weights ``hparams.aux_weight_d`` and
+      ``aux_weight_g``); needs a D with a 'class_logits' output and labelled data.
+    feature_matching: G's cost is ||E f(x) - E f(G(z))||^2 on D's 'features' output
+      (Salimans et al. 2016, sec. 3.1) instead of the game's.
+  """
+
+  game: Union[str, losses.Game] = "non_saturating"
+  penalty: Union[str, penalties.Penalty, None] = None
+  d_constraint: Union[penalties.Constraint, None] = None
   n_critic: int = 1
-  # Unrolling of the critic scan (lax.scan's ``unroll``; True: all n_critic steps).
-  # XLA:CPU runs loop bodies several times slower than straight-line code (WGAN-GP-32,
-  # 5 critic steps, 2 cores: 110 ms rolled, 45 ms unrolled), and GPUs gain from fusing
-  # across steps; 1 keeps a rolled loop, for compile time with large n_critic.
-  critic_unroll: int | bool = True
+  critic_unroll: Union[int, bool] = True
   mode: str = "alternating"
-  num_classes: int = 0        # Classes of the labelled data (0: labels unused).
-  conditional_g: bool = False  # G gets a label, drawn uniformly for each sample.
-  d_labels: bool = False      # D's logit is conditioned on the label (concat / projection).
-  aux_weight_d: float = 0.0   # AC-GAN: weight of D's class cross-entropy (needs its aux head).
-  aux_weight_g: float = 0.0   # AC-GAN: weight of G's class cross-entropy on its samples.
-  feature_matching: bool = False  # G's cost: ||E f(x) - E f(G(z))||^2 on D's features.
-  ema_decay: float = 0.0      # Moving average of G's parameters (0: none is kept).
-
-
-def _global_norm(tree) -> Array:
-  return jnp.sqrt(sum(jnp.sum(jnp.square(x)) for x in jax.tree.leaves(tree)))
-
-
-def _update(player: Player, loss_fn: Callable) -> tuple[Player, Metrics]:
-  """One optimizer step of ``player`` on ``loss_fn(params) -> (loss, (metrics, stats))``."""
-  (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      player.params)
-  metrics = dict(metrics, total=loss, grad_norm=_global_norm(grads))
-  return player.apply_gradients(grads, batch_stats), metrics
+  acgan: bool = False
+  feature_matching: bool = False
 
 
 def _prefix(prefix: str, metrics: Metrics) -> Metrics:
@@ -96,76 +98,95 @@ def _class_loss(logits: Array, labels: Array) -> Array:
   return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, labels))
 
 
+def _update(player: Player, loss_fn: Callable) -> tuple[Player, Metrics]:
+  """One optimizer step of ``player`` on ``loss_fn(params) -> (loss, (metrics, stats))``."""
+  (loss, (metrics, batch_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+      player.params)
+  metrics = dict(metrics, total=loss, grad_norm=optax.tree.norm(grads))
+  return player.apply_gradients(grads, batch_stats), metrics
+
+
+def _check_players(cfg: StepConfig, g: Player, d: Player, labelled: bool) -> None:
+  """What the step needs from the players and the batch, checked once, while tracing."""
+  aux = d.interface.aux_outputs
+  if cfg.acgan and "class_logits" not in aux:
+    raise ValueError("StepConfig.acgan=True needs a discriminator with a class head: its "
+                     "__call__ must declare with_aux and return (logits, {'class_logits': ...})"
+                     f"; this one's auxiliary outputs: {', '.join(aux) or 'none'}")
+  if cfg.feature_matching and "features" not in aux:
+    raise ValueError("StepConfig.feature_matching=True needs a discriminator whose with_aux "
+                     f"outputs hold 'features'; this one's: {', '.join(aux) or 'none'}")
+  needs = [why for why, on in (("the generator is class-conditional", g.interface.labels),
+                               ("the discriminator takes labels", d.interface.labels),
+                               ("StepConfig.acgan is on", cfg.acgan)) if on]
+  if needs and not labelled:
+    raise ValueError(f"{' and '.join(needs)}, but the batch has no 'label' "
+                     "(pass {'image': ..., 'label': ...})")
+
+
 def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANState, Metrics]]:
   """Returns the (not yet jitted) step.
 
-  ``batch`` is the real data for the n_critic discriminator updates: an array
-  (n_critic, B, *data_shape), or a dict with 'image' of that shape and, for labelled
-  data, 'label' (n_critic, B).
+  Args:
+    cfg: the step's structure; names of games and penalties are looked up here.
+
+  Returns:
+    ``step(state, batch) -> (state, metrics)``. ``batch`` is the real data of the
+    ``n_critic`` discriminator updates: an array (n_critic, B, *data_shape), or a dict
+    with 'image' of that shape and, for labelled data, 'label' (n_critic, B). Metrics
+    are scalars: D's (averaged over the critic steps) prefixed ``d_``, G's ``g_``.
   """
   game = losses.get_game(cfg.game)
+  penalty = penalties.get_penalty(cfg.penalty)
   if cfg.mode not in MODES:
-    raise ValueError(f"config.train.mode={cfg.mode!r} is not one of: {', '.join(MODES)}")
-  if cfg.penalty not in penalties.PENALTIES:
-    raise ValueError(f"config.penalty.name={cfg.penalty!r} is not one of: "
-                     f"{', '.join(penalties.PENALTIES)}")
-  smoothing = dict(alpha=cfg.alpha, beta=cfg.beta) if game.smoothable else {}
-  acgan_fakes = cfg.conditional_g and cfg.aux_weight_d > 0
+    raise ValueError(f"StepConfig.mode={cfg.mode!r} is not one of: {', '.join(MODES)}")
+  if not isinstance(cfg.n_critic, int) or cfg.n_critic < 1:
+    raise ValueError(f"StepConfig.n_critic must be an integer >= 1, got {cfg.n_critic!r}")
 
-  def sample_fake(g: Player, key: Array, n: int, params=None):
-    """(images, labels or None, G's batch stats after the call)."""
-    y = None
-    if cfg.conditional_g:
-      key, k_y = jax.random.split(key)
-      y = jax.random.randint(k_y, (n,), 0, cfg.num_classes)
-    z = jax.random.normal(key, (n, cfg.latent_dim), jnp.float32)
-    x, stats = g.apply(g.params if params is None else params, g.batch_stats, z, labels=y)
-    return x, y, stats
+  def d_outputs(d: Player, params, stats, x: Array, y: Array, with_aux: bool = False):
+    """((logits (B,) in float32, aux), D's batch statistics); aux is {} unless asked for."""
+    out, stats = d.apply(params, stats, x, labels=y, with_aux=with_aux)
+    logits, aux = out if with_aux else (out, {})
+    return _f32((per_example(logits, x.shape[0]), aux)), stats
 
-  def d_labels(y):
-    return y if cfg.d_labels else None
-
-  def d_loss_fn(params, d: Player, g: Player, real: Array, y_real, key: Array):
+  def d_loss_fn(params, state: GANState, d: Player, real: Array, y: Array, key: Array):
+    hp = state.hparams
     k_z, k_pen = jax.random.split(key)
-    fake, y_fake, _ = sample_fake(g, k_z, real.shape[0])
+    fake, _ = generate(state.g, k_z, real.shape[0], labels=y, train=True)
     fake = jax.lax.stop_gradient(fake)
-    (real_out, aux_r), stats = d.apply(params, d.batch_stats, real, labels=d_labels(y_real),
-                                       with_aux=True)
-    (fake_out, aux_f), stats = d.apply(params, stats, fake, labels=d_labels(y_fake),
-                                       with_aux=True)
-    real_out, aux_r, fake_out, aux_f = _f32((real_out, aux_r, fake_out, aux_f))
+    (real_out, aux_r), stats = d_outputs(d, params, d.batch_stats, real, y, cfg.acgan)
+    (fake_out, aux_f), stats = d_outputs(d, params, stats, fake, y, cfg.acgan)
+    smoothing = (dict(real_label_smoothing=hp.real_label_smoothing, fake_label=hp.fake_label)
+                 if game.smoothable else {})
     loss = game.d_loss(real_out, fake_out, **smoothing)
     metrics = {"loss": loss, "real": jnp.mean(real_out), "fake": jnp.mean(fake_out)}
     total = loss
-    if cfg.aux_weight_d:
-      class_loss = _class_loss(aux_r["class_logits"], y_real)
-      metrics["real_class_accuracy"] = jnp.mean(
-          jnp.argmax(aux_r["class_logits"], -1) == y_real)
-      if acgan_fakes:  # AC-GAN: D also names the class G was asked for.
-        class_loss += _class_loss(aux_f["class_logits"], y_fake)
+    if cfg.acgan:
+      class_loss = _class_loss(aux_r["class_logits"], y)
+      metrics["real_class_accuracy"] = jnp.mean(jnp.argmax(aux_r["class_logits"], -1) == y)
+      if state.g.interface.labels:  # AC-GAN: D also names the class G was asked for.
+        class_loss += _class_loss(aux_f["class_logits"], y)
       metrics["class_loss"] = class_loss
-      total += cfg.aux_weight_d * class_loss
-    on_fake = cfg.penalty == "r2"
-    labels = d_labels(y_fake if on_fake else y_real)
-    critic = lambda x: d.apply(params, stats, x, labels=labels)[0].astype(jnp.float32)
-    pen = penalties.penalty(cfg.penalty, critic, real, fake, k_pen, cfg.one_sided)
-    metrics["penalty"] = pen
-    return total + cfg.penalty_weight * pen, (metrics, stats)
+      total += hp.aux_weight_d * class_loss
+    if penalty is not None:
+      critic = lambda x: d_outputs(d, params, stats, x, y)[0][0]
+      metrics["penalty"] = penalty(critic, real, fake, k_pen)
+      total += hp.penalty_weight * metrics["penalty"]
+    return total, (metrics, stats)
 
-  def g_loss_fn(params, g: Player, d: Player, real: Array, y_real, key: Array):
-    fake, y, stats = sample_fake(g, key, real.shape[0], params)
-    fake_out, aux_f = _f32(d.apply(d.params, d.batch_stats, fake, labels=d_labels(y),
-                                   with_aux=True)[0])
-    if cfg.feature_matching:  # Salimans et al. 2016, sec. 3.1.
-      _, aux_r = _f32(d.apply(d.params, d.batch_stats, real, labels=d_labels(y_real),
-                              with_aux=True)[0])
+  def g_loss_fn(params, state: GANState, d: Player, real: Array, y: Array, key: Array):
+    g, with_aux = state.g, cfg.acgan or cfg.feature_matching
+    fake, stats = generate(g, key, real.shape[0], labels=y, params=params, train=True)
+    (fake_out, aux_f), _ = d_outputs(d, d.params, d.batch_stats, fake, y, with_aux)
+    if cfg.feature_matching:
+      (_, aux_r), _ = d_outputs(d, d.params, d.batch_stats, real, y, with_aux)
       loss = jnp.sum(jnp.square(jnp.mean(aux_r["features"], 0) - jnp.mean(aux_f["features"], 0)))
     else:
       loss = game.g_loss(fake_out)
     metrics = {"loss": loss}
-    if cfg.aux_weight_g and cfg.conditional_g:
+    if cfg.acgan and g.interface.labels:
       metrics["class_loss"] = _class_loss(aux_f["class_logits"], y)
-      loss += cfg.aux_weight_g * metrics["class_loss"]
+      loss += state.hparams.aux_weight_g * metrics["class_loss"]
     return loss, (metrics, stats)
 
   def step(state: GANState, batch: Batch) -> tuple[GANState, Metrics]:
@@ -175,21 +196,20 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
     if images.shape[0] != cfg.n_critic:
       raise ValueError(f"batch must have leading axis n_critic={cfg.n_critic}, "
                        f"got shape {images.shape}")
-    if labels is None and (cfg.d_labels or cfg.aux_weight_d):
-      raise ValueError("this configuration uses class labels, but the batch has no 'label'")
+    _check_players(cfg, state.g, state.d, labels is not None)
     if labels is None:
       labels = jnp.zeros(images.shape[:2], jnp.int32)  # Unused placeholders.
     key = jax.random.fold_in(state.key, state.step)
     k_d, k_g = jax.random.split(key)
 
     def update_g(d: Player) -> tuple[Player, Metrics]:
-      return _update(state.g, lambda p: g_loss_fn(p, state.g, d, images[-1], labels[-1], k_g))
+      return _update(state.g, lambda p: g_loss_fn(p, state, d, images[-1], labels[-1], k_g))
 
     def critic_step(d: Player, xs) -> tuple[Player, Metrics]:
       real, y, k = xs
-      d, metrics = _update(d, lambda p: d_loss_fn(p, d, state.g, real, y, k))
-      if cfg.clip > 0:
-        d = d.replace(params=penalties.clip_weights(d.params, cfg.clip))
+      d, metrics = _update(d, lambda p: d_loss_fn(p, state, d, real, y, k))
+      if cfg.d_constraint is not None:
+        d = d.replace(params=cfg.d_constraint(d.params, state.hparams))
       return d, metrics
 
     if cfg.mode == "simultaneous":
@@ -204,12 +224,10 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
     d_metrics = jax.tree.map(jnp.mean, d_metrics)  # Averaged over the critic steps.
     metrics = {**_prefix("d", d_metrics), **_prefix("g", g_metrics)}
     metrics["d_real_minus_fake"] = d_metrics["real"] - d_metrics["fake"]
-    decay = cfg.ema_decay
-    if (state.g_ema is None) != (decay == 0):
-      raise ValueError(f"ema_decay={decay} but the state {'has no' if decay else 'has a'} "
-                       "g_ema; create it with create_state(..., ema=ema_decay > 0)")
-    g_ema = (jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, state.g_ema, g.params)
-             if decay else None)
+    g_ema = state.g_ema
+    if g_ema is not None:
+      decay = state.hparams.ema_decay
+      g_ema = jax.tree.map(lambda e, p: decay * e + (1 - decay) * p, g_ema, g.params)
     # Divergence guard: a step whose losses or gradient norms are not finite changes no
     # parameter (the caller decides whether to stop or go on).
     finite = jnp.all(jnp.stack([jnp.isfinite(v) for v in metrics.values()]))

@@ -1,14 +1,18 @@
-"""Checks a config before anything is built, with errors that name the field.
+"""Checks a config once, before anything is built, with errors that name the field.
 
-Unknown keys (a typo in a config file or an override) are rejected against the schema
-of ``configs/default.py``, which the caller passes as ``schema``.
+Unknown keys (a typo in a config file or an override) are rejected against the schema,
+``jaxgan.config.get_config()``; a field renamed since an earlier version is named with
+its new name. Numbers must be finite.
 """
 
 from __future__ import annotations
 
+import math
+
 import ml_collections
 
 from jaxgan import losses, penalties
+from jaxgan.config import RENAMED, get_config
 from jaxgan.data import toy
 from jaxgan.data.images import TFDS_NAMES
 from jaxgan.nets import DTYPES, NETS, NORMS
@@ -34,44 +38,46 @@ def _one_of(field: str, value, allowed) -> None:
 def _number(field: str, value, low=None, high=None, integer=False,
             low_open=False) -> None:
   kind = int if integer else (int, float)
-  if isinstance(value, bool) or not isinstance(value, kind):
-    raise ConfigError(f"config.{field} must be {'an integer' if integer else 'a number'}, "
-                      f"got {value!r}")
+  if (isinstance(value, bool) or not isinstance(value, kind)
+      or (isinstance(value, float) and not math.isfinite(value))):
+    raise ConfigError(f"config.{field} must be {'an integer' if integer else 'a finite number'}"
+                      f", got {value!r}")
   if low is not None and (value <= low if low_open else value < low):
     raise ConfigError(f"config.{field} must be {'>' if low_open else '>='} {low}, got {value}")
   if high is not None and value >= high:
     raise ConfigError(f"config.{field} must be < {high}, got {value}")
 
 
+def _unknown(field: str, known) -> ConfigError:
+  if field in RENAMED:
+    return ConfigError(f"config.{field} was renamed: use config.{RENAMED[field]}")
+  return ConfigError(f"unknown config field config.{field}; known fields here: "
+                     f"{', '.join(sorted(known)) or '(none: it is a value)'}")
+
+
 def _check_keys(config, schema, prefix="") -> None:
   for key in config.keys():
     field = f"{prefix}{key}"
     if key not in schema:
-      raise ConfigError(f"unknown config field config.{field}; known fields here: "
-                        f"{', '.join(sorted(schema.keys()))}")
+      raise _unknown(field, schema.keys())
     if isinstance(schema[key], ml_collections.ConfigDict):
       if not isinstance(config[key], ml_collections.ConfigDict):
         raise ConfigError(f"config.{field} must be a group of fields, got {config[key]!r}")
       _check_keys(config[key], schema[key], field + ".")
 
 
-def check_field(path: str, schema: ml_collections.ConfigDict) -> None:
+def check_field(path: str, schema: ml_collections.ConfigDict | None = None) -> None:
   """Raises ConfigError unless the dotted ``path`` (e.g. 'train.steps') names a schema field."""
-  node, seen = schema, []
+  node = get_config() if schema is None else schema
   for key in path.split("."):
     if not isinstance(node, ml_collections.ConfigDict) or key not in node:
-      where = f"config.{'.'.join(seen)}" if seen else "config"
-      known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
-      raise ConfigError(f"unknown config field config.{path}; fields of {where}: "
-                        f"{', '.join(known) or '(none: it is a value)'}")
-    node, seen = node[key], seen + [key]
+      raise _unknown(path, node.keys() if isinstance(node, ml_collections.ConfigDict) else ())
+    node = node[key]
 
 
-def validate_config(config: ml_collections.ConfigDict, device_count: int,
-                    schema: ml_collections.ConfigDict | None = None) -> None:
+def validate_config(config: ml_collections.ConfigDict, device_count: int) -> None:
   """Raises ConfigError naming the first bad field; returns None when all is well."""
-  if schema is not None:
-    _check_keys(config, schema)
+  _check_keys(config, get_config())
   _number("seed", config.seed, integer=True)
   _one_of("data.name", config.data.name, DATA_NAMES)
   if config.data.name in ("npz", "folder") and not config.data.path:
@@ -98,16 +104,16 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
 
   game = config.loss.game
   _one_of("loss.game", game, tuple(losses.GAMES))
-  for field in ("alpha", "beta"):
+  for field in ("real_label_smoothing", "fake_label"):
     _number(f"loss.{field}", config.loss[field], 0.0, 1.0)
     if config.loss[field] and not losses.GAMES[game].smoothable:
       raise ConfigError(f"config.loss.{field}={config.loss[field]} needs a cross-entropy game "
                         f"(minimax, non_saturating, maximum_likelihood), not {game!r}")
 
   p = config.penalty
-  _one_of("penalty.name", p.name, penalties.PENALTIES)
+  _one_of("penalty.name", p.name, ("none", *penalties.PENALTIES))
   _number("penalty.weight", p.weight, 0.0)
-  _number("penalty.clip", p.clip, 0.0)
+  _number("penalty.weight_clip", p.weight_clip, 0.0)
   if p.name != "none" and m.name == "dcgan" and m.d_norm == "batch":
     raise ConfigError(f"config.penalty.name={p.name!r} needs per-example critic gradients, "
                       "which batch norm in D breaks; set config.model.d_norm to 'none' or "

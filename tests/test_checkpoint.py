@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from configs import test as test_config  # noqa: E402
 from jaxgan import checkpoint  # noqa: E402
-from jaxgan.train import initial_state  # noqa: E402
+from jaxgan.config import initial_state  # noqa: E402
 
 
 def _state(width=16, seed=0):
@@ -75,3 +75,17 @@ def test_checkpoint_of_another_model_is_refused_naming_the_arrays(tmp_path):
   message = str(err.value)
   assert "different model" in message
   assert "d.params.Dense_0.kernel: checkpoint (2, 16) vs now (2, 32)" in message
+
+
+def test_checkpoints_of_the_0_1_layout_are_refused_saying_why(tmp_path):
+  _save_steps(tmp_path, 1)
+  (tmp_path / "jaxgan_format.json").unlink()  # As jaxgan 0.1 left its checkpoint folders.
+  with pytest.raises(checkpoint.CheckpointError, match="layout 1 .*jaxgan 0.1.*another --workdir"):
+    checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state())
+
+
+def test_a_new_directory_is_marked_with_the_layout(tmp_path):
+  checkpoint.make_manager(tmp_path / "ck", 5)
+  import json
+  assert json.loads((tmp_path / "ck" / "jaxgan_format.json").read_text()) == {
+      "format": checkpoint.FORMAT}

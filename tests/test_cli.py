@@ -124,7 +124,7 @@ def test_evaluate_matches_sampling_then_measuring_by_hand(image_run, tmp_path):
   g = state.generator(use_ema=True)
   images = []
   for i in range(2):
-    k_z, k_y = jax.random.split(jax.random.fold_in(jax.random.PRNGKey(3), i))
+    k_z, k_y = jax.random.split(jax.random.fold_in(jax.random.key(3), i))
     z = jax.random.normal(k_z, (4, 8))
     labels = jax.random.randint(k_y, (4,), 0, 4)
     x = np.asarray(g(z, labels=labels), np.float64)

@@ -82,8 +82,8 @@ def test_layer_gradient_norms_match_autodiff():
   from jaxgan.experiments import wgan_gp_vs_clipping as wg
   from jaxgan.nets import make_models
   params = make_models("mlp", (2,), width=8, depth=3)[1].init(
-      jax.random.PRNGKey(0), jnp.zeros((1, 2)))["params"]
-  x = jax.random.normal(jax.random.PRNGKey(1), (16, 2))
+      jax.random.key(0), jnp.zeros((1, 2)))["params"]
+  x = jax.random.normal(jax.random.key(1), (16, 2))
   zeros = [jnp.zeros((16, d)) for d in (2, 8, 8, 8)]
   grads = jax.grad(lambda ds: jnp.sum(wg.critic_forward(params, x, ds)))(zeros)
   expected = [float(jnp.sqrt(jnp.mean(jnp.sum(g * g, -1)))) for g in grads]

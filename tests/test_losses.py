@@ -123,7 +123,7 @@ TF_FAKE = jnp.array([10.0, 4.4, -5.5, 3.6])
 
 def test_tfgan_documented_values():
   np.testing.assert_allclose(
-      2 * losses.discriminator_cross_entropy(TF_REAL, TF_FAKE, alpha=0.125), 6.19637, atol=1e-4)
+      2 * losses.discriminator_cross_entropy(TF_REAL, TF_FAKE, real_label_smoothing=0.125), 6.19637, atol=1e-4)
   np.testing.assert_allclose(2 * losses.generator_non_saturating(TF_FAKE), 1.38582, atol=1e-4)
   # TF-GAN's minimax generator loss also contains softplus(-1) from a real logit of 1.
   np.testing.assert_allclose(2 * losses.generator_minimax(TF_FAKE) - math.log1p(math.exp(-1)),

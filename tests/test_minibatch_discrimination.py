@@ -12,7 +12,7 @@ def test_closeness_features_match_numpy():
   rng = np.random.default_rng(0)
   f = rng.normal(size=(5, 7)).astype(np.float32)
   layer = MinibatchDiscrimination(num_kernels=4, kernel_dim=3)
-  params = layer.init(jax.random.PRNGKey(0), f)
+  params = layer.init(jax.random.key(0), f)
   out = np.asarray(layer.apply(params, f), np.float64)
   t = np.asarray(params["params"]["T"], np.float64)
   m = (f.astype(np.float64) @ t).reshape(5, 4, 3)
@@ -28,7 +28,7 @@ def test_closeness_features_match_numpy():
 def test_identical_examples_are_maximally_close():
   f = jnp.ones((6, 4))
   layer = MinibatchDiscrimination(num_kernels=3, kernel_dim=2)
-  out = layer.apply(layer.init(jax.random.PRNGKey(0), f), f)
+  out = layer.apply(layer.init(jax.random.key(0), f), f)
   np.testing.assert_allclose(out[:, 4:], 5.0, rtol=1e-6)  # exp(0) from each of 5 others.
 
 
@@ -36,7 +36,7 @@ def test_projection_head_adds_the_label_embedding_inner_product():
   rng = np.random.default_rng(1)
   feats = jnp.asarray(rng.normal(size=(3, 8)), jnp.float32)
   head = DiscriminatorHead(num_classes=4, conditioning="projection")
-  params = head.init(jax.random.PRNGKey(0), feats, jnp.zeros(3, jnp.int32))
+  params = head.init(jax.random.key(0), feats, jnp.zeros(3, jnp.int32))
   l0, _ = head.apply(params, feats, jnp.zeros(3, jnp.int32))
   l2, aux = head.apply(params, feats, jnp.full(3, 2, jnp.int32))
   emb = np.asarray(params["params"]["Embed_0"]["embedding"], np.float64)
@@ -48,7 +48,7 @@ def test_projection_head_adds_the_label_embedding_inner_product():
 def test_aux_classifier_and_concat_label():
   head = DiscriminatorHead(num_classes=5, aux_classifier=True)
   feats = jnp.ones((2, 3))
-  _, aux = head.apply(head.init(jax.random.PRNGKey(0), feats, None), feats, None)
+  _, aux = head.apply(head.init(jax.random.key(0), feats, None), feats, None)
   assert aux["class_logits"].shape == (2, 5)
   x = concat_label(jnp.zeros((2, 4, 4, 1)), jnp.array([1, 3]), 5)
   assert x.shape == (2, 4, 4, 6)

@@ -13,7 +13,7 @@ R = 6
 
 def _apply(virtual, x):
   module = ReferenceNorm(R, virtual=virtual)
-  params = module.init(jax.random.PRNGKey(0), x)
+  params = module.init(jax.random.key(0), x)
   return np.asarray(module.apply(params, x), np.float64)
 
 
@@ -36,10 +36,10 @@ def test_closed_form_on_feature_maps(virtual):
 @pytest.mark.parametrize("norm", ["reference", "virtual"])
 def test_an_example_does_not_depend_on_its_minibatch(norm):
   g = DCGANGenerator(image_size=28, channels=1, features=8, norm=norm, ref_size=R)
-  z = jax.random.normal(jax.random.PRNGKey(1), (4, 16))
-  variables = g.init(jax.random.PRNGKey(2), z, train=False)
+  z = jax.random.normal(jax.random.key(1), (4, 16))
+  variables = g.init(jax.random.key(2), z, train=False)
   run = lambda zz: np.asarray(g.apply(variables, zz, train=True, mutable=["batch_stats"])[0])
-  others = jax.random.normal(jax.random.PRNGKey(3), (4, 16)) * 3.0
+  others = jax.random.normal(jax.random.key(3), (4, 16)) * 3.0
   a = run(z)
   b = run(jnp.concatenate([z[:1], others[1:]]))
   np.testing.assert_allclose(a[0], b[0], atol=1e-5)  # Same first example, new neighbours.
@@ -48,16 +48,16 @@ def test_an_example_does_not_depend_on_its_minibatch(norm):
 
 def test_ordinary_batch_norm_does_depend_on_its_minibatch():
   g = DCGANGenerator(image_size=28, channels=1, features=8, norm="batch")
-  z = jax.random.normal(jax.random.PRNGKey(1), (4, 16))
-  variables = g.init(jax.random.PRNGKey(2), z, train=False)
+  z = jax.random.normal(jax.random.key(1), (4, 16))
+  variables = g.init(jax.random.key(2), z, train=False)
   run = lambda zz: np.asarray(g.apply(variables, zz, train=True, mutable=["batch_stats"])[0])
-  others = jax.random.normal(jax.random.PRNGKey(3), (4, 16)) * 3.0
+  others = jax.random.normal(jax.random.key(3), (4, 16)) * 3.0
   assert np.abs(run(z)[0] - run(jnp.concatenate([z[:1], others[1:]]))[0]).max() > 1e-3
 
 
 def test_reference_batch_is_fixed_at_init_and_kept():
   g = DCGANGenerator(image_size=28, channels=1, features=8, norm="virtual", ref_size=R)
-  variables = g.init(jax.random.PRNGKey(2), jnp.zeros((1, 16)), train=False)
+  variables = g.init(jax.random.key(2), jnp.zeros((1, 16)), train=False)
   ref = variables["batch_stats"]["reference_z"]
   assert ref.shape == (R, 16) and float(jnp.std(ref)) > 0.5
   _, updated = g.apply(variables, jnp.ones((2, 16)), train=True, mutable=["batch_stats"])

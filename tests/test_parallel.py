@@ -11,12 +11,13 @@ SCRIPT = textwrap.dedent('''
     jax.config.update("jax_enable_x64", True)
     from jaxgan import parallel
     from jaxgan.nets.dcgan import DCGANDiscriminator, DCGANGenerator
+    from jaxgan.hparams import make_hparams
     from jaxgan.optimizers import make_optimizer
     from jaxgan.train_state import create_state
     from jaxgan.train_step import StepConfig, make_train_step
 
     assert jax.device_count() == 8, jax.devices()
-    cfg = StepConfig(game="non_saturating", latent_dim=16, alpha=0.1, n_critic=2)
+    cfg = StepConfig(game="non_saturating", n_critic=2)
     tx = make_optimizer("sgd", 0.1)  # Linear in the gradients: no amplified rounding.
     traces = []
     def counted(state, batch):
@@ -28,12 +29,13 @@ SCRIPT = textwrap.dedent('''
       # Batch norm in both players: its statistics are those of the global batch.
       G = DCGANGenerator(28, 1, features=8, dtype=dtype)
       D = DCGANDiscriminator(28, features=8, dtype=dtype)
-      batch = jnp.tanh(jax.random.normal(jax.random.PRNGKey(1), (2, 32, 28, 28, 1), dtype))
+      batch = jnp.tanh(jax.random.normal(jax.random.key(1), (2, 32, 28, 28, 1), dtype))
       results = {}
       for n in (1, 8):
         mesh = parallel.make_mesh(jax.devices()[:n])
         step = jax.jit(counted)
-        state = create_state(jax.random.PRNGKey(0), G, D, tx, tx, 16, (28, 28, 1))
+        state = create_state(jax.random.key(0), G, D, tx, tx, 16, (28, 28, 1),
+                             hparams=make_hparams(real_label_smoothing=0.1))
         state = jax.tree.map(lambda a: a.astype(dtype) if jnp.issubdtype(a.dtype, jnp.floating)
                              else a, state)
         state = parallel.replicate(state, mesh)
@@ -90,9 +92,9 @@ HOST_SCRIPT = textwrap.dedent('''
                          sharding=parallel.batch_sharding(mesh))
     G, D = make_models("dcgan", (28, 28, 1), features=4)
     tx = make_optimizer("sgd", 0.1)
-    state = parallel.replicate(create_state(jax.random.PRNGKey(0), G, D, tx, tx, 8,
+    state = parallel.replicate(create_state(jax.random.key(0), G, D, tx, tx, 8,
                                             (28, 28, 1)), mesh)
-    step = jax.jit(make_train_step(StepConfig(game="non_saturating", latent_dim=8)))
+    step = jax.jit(make_train_step(StepConfig(game="non_saturating")))
     for s in range(2):
       state, _ = step(state, source.batch(s))
     kernel = state.d.params["Conv_0"]["kernel"]

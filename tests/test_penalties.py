@@ -21,7 +21,7 @@ def test_linear_critic_penalty_is_closed_form(scale, one_sided):
   w *= scale / np.linalg.norm(w)  # ||w|| = scale, the norm over all non-batch axes.
   real = jnp.asarray(rng.normal(size=(8, 3, 4)), jnp.float32)
   fake = jnp.asarray(rng.normal(size=(8, 3, 4)), jnp.float32)
-  got = penalties.gradient_penalty(_linear_critic(w), real, fake, jax.random.PRNGKey(1),
+  got = penalties.gradient_penalty(_linear_critic(w), real, fake, jax.random.key(1),
                                    one_sided=one_sided)
   gap = scale - 1.0
   want = max(gap, 0.0) ** 2 if one_sided else gap ** 2
@@ -33,7 +33,7 @@ def test_tfgan_documented_gradient_penalty():
   gen = jnp.array([[3.1, 2.3, -12.3, 32.1]])
   real = jnp.array([[-12.3, 23.2, 16.3, -43.2]])
   got = penalties.gradient_penalty(lambda x: jnp.sum(2.0 * x, axis=1), real, gen,
-                                   jax.random.PRNGKey(0))
+                                   jax.random.key(0))
   np.testing.assert_allclose(got, 9.0, rtol=1e-6)
 
 
@@ -41,7 +41,7 @@ def test_interpolates_lie_on_segments_with_one_eps_per_example():
   rng = np.random.default_rng(2)
   real = jnp.asarray(rng.normal(size=(64, 5, 3)), jnp.float32)
   fake = jnp.asarray(rng.normal(size=(64, 5, 3)), jnp.float32)
-  x = penalties.interpolates(jax.random.PRNGKey(3), real, fake)
+  x = penalties.interpolates(jax.random.key(3), real, fake)
   eps = np.asarray((x - fake) / (real - fake)).reshape(64, -1)
   np.testing.assert_allclose(eps, eps[:, :1].repeat(15, axis=1), atol=2e-4)
   assert eps.min() >= -1e-4 and eps.max() <= 1 + 1e-4
@@ -59,7 +59,7 @@ def test_penalty_gradient_matches_finite_differences():
     params = {"w1": rng.normal(size=(3, 5)), "b1": rng.normal(size=(5,)),
               "w2": rng.normal(size=(5, 1))}
     real, fake = rng.normal(size=(6, 3)), rng.normal(size=(6, 3))
-    key = jax.random.PRNGKey(5)
+    key = jax.random.key(5)
     loss = lambda p: penalties.gradient_penalty(lambda x: _tanh_critic(p, x), real, fake, key)
     grads = jax.grad(loss)(params)
     h = 1e-6
@@ -77,10 +77,10 @@ def test_penalty_gradient_matches_finite_differences():
 @pytest.mark.parametrize("name", ["gradient_penalty", "r1", "r2"])
 def test_no_nan_at_zero_gradient(name):
   x = jnp.ones((4, 3))
-  key = jax.random.PRNGKey(0)
+  key = jax.random.key(0)
 
   def value(w):
-    return penalties.penalty(name, _linear_critic(w), x, -x, key)
+    return penalties.PENALTIES[name](_linear_critic(w), x, -x, key)
 
   w0 = jnp.zeros((3,))
   val, grad = jax.value_and_grad(value)(w0)
@@ -93,8 +93,11 @@ def test_r1_and_r2_of_a_linear_critic_are_the_squared_norm():
   w = rng.normal(size=(2, 3)).astype(np.float32)
   x = jnp.asarray(rng.normal(size=(5, 2, 3)), jnp.float32)
   want = float(np.sum(w.astype(np.float64) ** 2))
-  np.testing.assert_allclose(penalties.r1_penalty(_linear_critic(w), x), want, rtol=1e-5)
-  np.testing.assert_allclose(penalties.r2_penalty(_linear_critic(w), x), want, rtol=1e-5)
+  key = jax.random.key(0)
+  np.testing.assert_allclose(penalties.r1_penalty(_linear_critic(w), x, 0 * x, key), want,
+                             rtol=1e-5)
+  np.testing.assert_allclose(penalties.r2_penalty(_linear_critic(w), 0 * x, x, key), want,
+                             rtol=1e-5)
 
 
 def test_quadratic_critic_per_example_norms():
@@ -114,7 +117,28 @@ def test_clip_weights_projects_onto_the_box():
   np.testing.assert_allclose(clipped["b"]["c"], [[0.01]])
 
 
-def test_unknown_penalty_name():
+def test_weight_clipping_constraint_reads_the_bound_from_hparams():
+  from jaxgan.hparams import make_hparams
+  tree = {"a": jnp.array([-0.5, 0.02, 3.0])}
+  got = penalties.weight_clipping(tree, make_hparams(weight_clip=0.1))
+  np.testing.assert_allclose(got["a"], [-0.1, 0.02, 0.1])
+
+
+def test_one_sided_registry_entry_is_the_one_sided_penalty():
+  w = np.array([0.3, 0.2], np.float32)  # ||w|| < 1: only the two-sided form penalises.
+  real, fake = jnp.ones((4, 2)), -jnp.ones((4, 2))
+  key = jax.random.key(1)
+  two = penalties.PENALTIES["gradient_penalty"](_linear_critic(w), real, fake, key)
+  one = penalties.PENALTIES["one_sided_gradient_penalty"](_linear_critic(w), real, fake, key)
+  gap = 1.0 - float(np.linalg.norm(w))
+  np.testing.assert_allclose(two, gap ** 2, rtol=1e-5)
+  assert float(one) == 0.0
+
+
+def test_penalty_names_are_resolved_and_functions_pass_through():
+  assert penalties.get_penalty("r1") is penalties.r1_penalty
+  assert penalties.get_penalty("none") is None and penalties.get_penalty(None) is None
+  mine = lambda critic, real, fake, key: jnp.mean(critic(real))
+  assert penalties.get_penalty(mine) is mine
   with pytest.raises(ValueError, match="gradient_penalty"):
-    penalties.penalty("gp", lambda x: x[:, 0], jnp.ones((2, 1)), jnp.ones((2, 1)),
-                      jax.random.PRNGKey(0))
+    penalties.get_penalty("gp")

@@ -57,25 +57,25 @@ def test_bad_command_line_input_is_named(tmp_path, override, message):
   assert message in run.stderr
 
 
-# --- Reliability: faults injected with the JAXGAN_FAULT test hook. ---
+# --- Reliability: faults injected from the test side (tests/faulty_train.py). ---
 
 RUN = ["--config.train.steps=12", "--config.train.checkpoint_every=4",
        "--config.train.log_every=4", "--config.train.plot_every=12"]
 
 
-def _train_env(workdir, env, *overrides):
-  import os
-  cmd = [sys.executable, str(ROOT / "train.py"), f"--config={ROOT / 'configs/test.py'}",
-         f"--workdir={workdir}", *overrides]
-  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT,
-                        env={**os.environ, **env})
+def _train_faults(workdir, faults, *overrides):
+  cmd = [sys.executable, str(ROOT / "tests/faulty_train.py"), faults,
+         f"--config={ROOT / 'configs/test.py'}", f"--workdir={workdir}", *overrides]
+  return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
 
 
 def _final_arrays(workdir, step=12):
   import orbax.checkpoint as ocp
   import jax
   tree = ocp.StandardCheckpointer().restore(workdir / "checkpoints" / str(step) / "default")
-  return jax.tree_util.tree_flatten_with_path(tree)[0]
+  as_data = lambda x: (jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+                       else x)
+  return jax.tree_util.tree_flatten_with_path(jax.tree.map(as_data, tree))[0]
 
 
 def _assert_bitwise_equal(a_dir, b_dir):
@@ -86,27 +86,27 @@ def _assert_bitwise_equal(a_dir, b_dir):
 
 
 def test_killed_and_stopped_runs_resume_bitwise_equal(tmp_path):
-  ref = _train_env(tmp_path / "ref", {}, *RUN)
+  ref = _train_faults(tmp_path / "ref", "", *RUN)
   assert ref.returncode == 0, ref.stderr[-3000:]
 
-  killed = _train_env(tmp_path / "kill", {"JAXGAN_FAULT": "sigkill@11"}, *RUN)
+  killed = _train_faults(tmp_path / "kill", "sigkill@11", *RUN)
   assert killed.returncode == -9  # SIGKILL: no handler ran, nothing was saved at exit.
-  resumed = _train_env(tmp_path / "kill", {}, *RUN)
+  resumed = _train_faults(tmp_path / "kill", "", *RUN)
   assert resumed.returncode == 0, resumed.stderr[-3000:]
   assert ("Resuming from the checkpoint of step 8" in resumed.stdout
           or "Resuming from the checkpoint of step 4" in resumed.stdout)
   _assert_bitwise_equal(tmp_path / "ref", tmp_path / "kill")
 
-  stopped = _train_env(tmp_path / "term", {"JAXGAN_FAULT": "sigterm@6"}, *RUN)
+  stopped = _train_faults(tmp_path / "term", "sigterm@6", *RUN)
   assert stopped.returncode == 128 + 15, stopped.stderr[-3000:]
   assert "stopped by SIGTERM after step 6" in stopped.stderr
-  resumed = _train_env(tmp_path / "term", {}, *RUN)
+  resumed = _train_faults(tmp_path / "term", "", *RUN)
   assert "Resuming from the checkpoint of step 6" in resumed.stdout
   _assert_bitwise_equal(tmp_path / "ref", tmp_path / "term")
 
 
 def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
-  run = _train_env(tmp_path, {"JAXGAN_FAULT": "nan@6"}, *RUN)
+  run = _train_faults(tmp_path, "nan@6", *RUN)
   assert run.returncode == 1
   assert "training diverged at step 6: non-finite" in run.stderr
   assert "d_loss" in run.stderr and "the last good checkpoint is step 4" in run.stderr
@@ -115,7 +115,7 @@ def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
 
 
 def test_nan_steps_can_be_skipped(tmp_path):
-  run = _train_env(tmp_path, {"JAXGAN_FAULT": "nan@6,nan@7"}, *RUN,
+  run = _train_faults(tmp_path, "nan@6,nan@7", *RUN,
                    "--config.train.on_nonfinite=skip")
   assert run.returncode == 0, run.stderr[-3000:]
   summary = json.loads((tmp_path / "summary.json").read_text())

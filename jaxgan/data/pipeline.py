@@ -25,9 +25,9 @@ class ImageBatches:
     n = len(dataset.images)
     if n < batch_size:
       raise DataError(f"{dataset.source}: {n} examples, fewer than one batch of "
-                      f"config.data.batch_size={batch_size}")
+                      f"batch_size={batch_size}")
     if batch_size % process_count:
-      raise DataError(f"config.data.batch_size={batch_size} is not divisible by the number "
+      raise DataError(f"batch_size={batch_size} is not divisible by the number "
                       f"of hosts ({process_count})")
     self.dataset, self.batch_size, self.n_critic, self.seed = dataset, batch_size, n_critic, seed
     self.process_index, self.process_count = process_index, process_count

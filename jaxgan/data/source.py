@@ -24,7 +24,7 @@ class ToySource:
   def __init__(self, name: str, batch_size: int, n_critic: int, seed: int, sharding):
     self.name, self.shape = name, toy.data_shape(name)
     full = (n_critic, batch_size, *self.shape)
-    self._key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
+    self._key = jax.random.fold_in(jax.random.key(seed), 1)
     self._draw = jax.jit(lambda key: toy.sample(name, key, math.prod(full[:2])).reshape(full),
                          out_shardings=sharding)
 
@@ -32,7 +32,7 @@ class ToySource:
     return self._draw(jax.random.fold_in(self._key, step))
 
   def real_sample(self, n: int) -> np.ndarray:
-    return np.asarray(toy.sample(self.name, jax.random.PRNGKey(7), n))
+    return np.asarray(toy.sample(self.name, jax.random.key(7), n))
 
 
 class ImageSource:

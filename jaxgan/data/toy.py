@@ -55,10 +55,12 @@ def mode_std(name: str) -> float:
   return _STD[name] / _SCALE[name]
 
 
-def _mixture(key: Array, n: int, centers: np.ndarray, std: float) -> Array:
+def mixture(key: Array, n: int, centers: np.ndarray, std: float) -> Array:
+  """n points of the balanced Gaussian mixture with these centres and isotropic std."""
   k_mode, k_noise = jax.random.split(key)
   idx = jax.random.randint(k_mode, (n,), 0, len(centers))
-  return jnp.asarray(centers, jnp.float32)[idx] + std * jax.random.normal(k_noise, (n, 2))
+  c = jnp.asarray(centers, jnp.float32)
+  return c[idx] + std * jax.random.normal(k_noise, (n, c.shape[-1]))
 
 
 def _swiss_roll(key: Array, n: int, noise: float = 0.25) -> Array:
@@ -78,18 +80,18 @@ def _mog1d(key: Array, n: int) -> Array:
 def sample(name: str, key: Array, n: int) -> Array:
   """Draws ``n`` float32 points of shape (n, 2) (or (n, 1) for 'mog1d')."""
   if name in ("8gaussians", "25gaussians"):
-    return _mixture(key, n, mode_centers(name), mode_std(name))
+    return mixture(key, n, mode_centers(name), mode_std(name))
   if name == "swissroll":
     return _swiss_roll(key, n)
   if name == "mog1d":
     return _mog1d(key, n)
-  raise ValueError(f"config.data.name={name!r} is not one of: {', '.join(DATASETS)}")
+  raise ValueError(f"unknown toy data set {name!r}; expected one of: {', '.join(DATASETS)}")
 
 
 def data_shape(name: str) -> tuple[int, ...]:
   """Shape of one example."""
   if name not in DATASETS:
-    raise ValueError(f"config.data.name={name!r} is not one of: {', '.join(DATASETS)}")
+    raise ValueError(f"unknown toy data set {name!r}; expected one of: {', '.join(DATASETS)}")
   return (1,) if name in TOY_1D else (2,)
 
 

@@ -13,15 +13,11 @@ import time
 from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
-import matplotlib
+import numpy as np
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from tqdm.auto import tqdm  # noqa: E402
-
-from jaxgan.train_state import GANState  # noqa: E402
+from jaxgan.plotting import plt
+from jaxgan.train_state import GANState
 
 Array = jax.Array
 DrawReal = Callable[[Array, int], Array]
@@ -120,24 +116,6 @@ def save_figure(fig, path: pathlib.Path) -> str:
   return path.name
 
 
-def plot_critic_and_samples(ax, critic: Callable[[np.ndarray], np.ndarray], real: np.ndarray,
-                            fake: np.ndarray, lim: float, title: str = "") -> None:
-  """Critic contours on [-lim, lim]^2 with real (orange) and generated (blue) points."""
-  grid = np.linspace(-lim, lim, 101)
-  xx, yy = np.meshgrid(grid, grid)
-  values = np.asarray(critic(np.stack([xx.ravel(), yy.ravel()], -1).astype(np.float32)))
-  ax.contourf(xx, yy, values.reshape(xx.shape), levels=25, cmap="viridis", alpha=0.7)
-  ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:orange", alpha=0.5)
-  ok = np.all(np.isfinite(fake), axis=1)
-  ax.scatter(fake[ok, 0], fake[ok, 1], s=2, c="tab:blue", alpha=0.5)
-  ax.set_xlim(-lim, lim)
-  ax.set_ylim(-lim, lim)
-  ax.set_aspect("equal")
-  ax.set_xticks([])
-  ax.set_yticks([])
-  ax.set_title(title, fontsize=9)
-
-
 class Timer:
   """Wall-clock seconds since construction."""
 
@@ -146,11 +124,3 @@ class Timer:
 
   def __call__(self) -> float:
     return time.perf_counter() - self.start
-
-
-def mixture_pool(key: Array, n: int, centers: np.ndarray, std: float) -> Array:
-  """n points of the balanced Gaussian mixture with these centres and isotropic std."""
-  k_mode, k_noise = jax.random.split(key)
-  idx = jax.random.randint(k_mode, (n,), 0, len(centers))
-  c = jnp.asarray(centers, jnp.float32)
-  return c[idx] + std * jax.random.normal(k_noise, (n, c.shape[-1]))

@@ -86,7 +86,7 @@ def run(out_dir, quick: bool = False) -> dict:
   steps, n, lr = (300, 256, 0.05) if quick else (3000, 1024, 0.03)
   fits: dict = {"forward": [], "reverse": []}
   for d, direction in enumerate(fits):
-    paths = fit(direction, INITS, steps, n, lr, jax.random.PRNGKey(d))
+    paths = fit(direction, INITS, steps, n, lr, jax.random.key(d))
     for init, path in zip(INITS, paths):
       fwd, rev = kl_quadrature(jnp.asarray(path[-1]))
       fits[direction].append({"init": init, "m": float(path[-1, 0]),

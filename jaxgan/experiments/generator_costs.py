@@ -86,7 +86,7 @@ def run(out_dir, quick: bool = False) -> dict:
     row = {}
     for j, name in enumerate(COSTS):
       g = minibatch_gradients(name, offset, batch, n_batches,
-                              jax.random.fold_in(jax.random.PRNGKey(i), j))
+                              jax.random.fold_in(jax.random.key(i), j))
       mean = g.mean(0)
       var = float(np.sum(g.var(0, ddof=1)))
       row[name] = {"mean_grad": mean.tolist(), "total_variance": var,

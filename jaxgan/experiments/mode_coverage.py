@@ -24,7 +24,10 @@ import jax
 import matplotlib.pyplot as plt
 import numpy as np
 
+from jaxgan import penalties
+from jaxgan.data import toy
 from jaxgan.experiments import common
+from jaxgan.hparams import make_hparams
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 from jaxgan.optimizers import make_optimizer
@@ -50,18 +53,20 @@ DATASETS = {"2D-grid": (grid_centers(), 0.05), "2D-ring": (ring_centers(), 0.01)
 
 
 def methods(lr_scale: float) -> dict:
-  """label -> (StepConfig, G optimizer, D optimizer); rates are the papers' x lr_scale."""
+  """label -> (StepConfig, G optimizer, D optimizer, hparams); rates: the papers' x lr_scale."""
   adam_gan = lambda: make_optimizer("adam", 1e-4 * lr_scale, b1=0.5, b2=0.999)
   adam_gp = lambda: make_optimizer("adam", 1e-4 * lr_scale, b1=0.5, b2=0.9)
   rms = lambda: make_optimizer("rmsprop", 5e-5 * lr_scale)
   return {
-      "GAN (non-saturating)": (StepConfig(game="non_saturating", latent_dim=LATENT, n_critic=1,
-                                          mode="simultaneous"), adam_gan(), adam_gan()),
-      "WGAN (clip 0.01)": (StepConfig(game="wasserstein", latent_dim=LATENT, clip=0.01,
-                                      n_critic=5), rms(), rms()),
-      "WGAN-GP (lambda 10)": (StepConfig(game="wasserstein", latent_dim=LATENT,
-                                         penalty="gradient_penalty", penalty_weight=10.0,
-                                         n_critic=5), adam_gp(), adam_gp()),
+      "GAN (non-saturating)": (StepConfig(game="non_saturating", n_critic=1,
+                                          mode="simultaneous"), adam_gan(), adam_gan(),
+                               make_hparams()),
+      "WGAN (clip 0.01)": (StepConfig(game="wasserstein", n_critic=5,
+                                      d_constraint=penalties.weight_clipping), rms(), rms(),
+                           make_hparams(weight_clip=0.01)),
+      "WGAN-GP (lambda 10)": (StepConfig(game="wasserstein", penalty="gradient_penalty",
+                                         n_critic=5), adam_gp(), adam_gp(),
+                              make_hparams(penalty_weight=10.0)),
   }
 
 
@@ -76,7 +81,7 @@ def run(out_dir, quick: bool = False, seeds: int | None = None, steps: int | Non
   chunk = min(steps, 250)
   steps = chunk * max(1, steps // chunk)
   table = methods(lr_scale)
-  pools = {name: common.mixture_pool(jax.random.PRNGKey(3 + i), POOL, c, s)
+  pools = {name: toy.mixture(jax.random.key(3 + i), POOL, c, s)
            for i, (name, (c, s)) in enumerate(DATASETS.items())}
   runners = {}
   per_run: dict = {}
@@ -84,17 +89,16 @@ def run(out_dir, quick: bool = False, seeds: int | None = None, steps: int | Non
   # One pair of module objects: the state's static fields (the modules' apply functions,
   # the optimizers) are then equal across runs and each method compiles once.
   generator, discriminator = MLPGenerator((2,), width, 4), MLPDiscriminator(width, 3)
-  for label, (cfg, g_tx, d_tx) in table.items():
+  for label, (cfg, g_tx, d_tx, hparams) in table.items():
     runners[label] = common.make_chunk_runner(make_train_step(cfg), cfg.n_critic, BATCH, chunk)
     for name, (centers, std) in DATASETS.items():
       for seed in range(seeds):
-        state = create_state(jax.random.PRNGKey(seed), generator, discriminator, g_tx, d_tx,
-                             LATENT, (2,))
+        state = create_state(jax.random.key(seed), generator, discriminator, g_tx, d_tx,
+                             LATENT, (2,), hparams=hparams)
         state, hist = common.train_chunks(runners[label], state, pools[name],
-                                          jax.random.PRNGKey(500 + seed), steps, chunk,
+                                          jax.random.key(500 + seed), steps, chunk,
                                           desc=f"{name} {label} seed {seed}")
-        z = jax.random.normal(jax.random.PRNGKey(10_000 + seed), (N_EVAL, LATENT))
-        fake = np.asarray(state.g(z))
+        fake = np.asarray(state.sample(jax.random.key(10_000 + seed), N_EVAL))
         cov = mode_coverage(fake, centers, std, n_std=3.0, min_count=1)
         per_run[(name, label, seed)] = {"modes": cov["modes"], "high_quality": cov["high_quality"],
                                         "nonfinite_steps": int(hist["nonfinite"].sum())}
@@ -103,7 +107,7 @@ def run(out_dir, quick: bool = False, seeds: int | None = None, steps: int | Non
 
   results: dict = {"summary": {}, "runs": {}, "real_data": {}}
   for name, (centers, std) in DATASETS.items():
-    real = np.asarray(common.mixture_pool(jax.random.PRNGKey(77), N_EVAL, centers, std))
+    real = np.asarray(toy.mixture(jax.random.key(77), N_EVAL, centers, std))
     cov = mode_coverage(real, centers, std)
     results["real_data"][name] = {"modes": cov["modes"], "high_quality": cov["high_quality"]}
     for label in table:

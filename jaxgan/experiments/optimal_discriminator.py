@@ -107,7 +107,7 @@ def run(out_dir, quick: bool = False) -> dict:
   results: dict = {"cases": {}}
   curves, learned = {}, {}
   for idx, (label, alpha, beta) in enumerate(CASES):
-    key = jax.random.PRNGKey(idx)
+    key = jax.random.key(idx)
     carry = init(jax.random.fold_in(key, 1))
     theory = np.asarray(optimal_d(x, alpha, beta))
     history = []

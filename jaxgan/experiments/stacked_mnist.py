@@ -32,12 +32,14 @@ from tqdm.auto import tqdm
 from jaxgan import plotting
 from jaxgan.data.images import load_npz, to_model_range, to_uint8
 from jaxgan.experiments import common
+from jaxgan.hparams import make_hparams
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
 from jaxgan.train_state import create_state
 from jaxgan.train_step import StepConfig, make_train_step
 
 N_MODES = 1000
+LATENT = 100
 PUBLISHED = {"DCGAN (PacGAN table 2)": (99, 3.40), "PacDCGAN2 (PacGAN table 2)": (1000, 0.06)}
 TARGET_ACCURACY = 0.99
 
@@ -62,7 +64,7 @@ def synthetic_digits(key: jax.Array, n: int) -> tuple[np.ndarray, np.ndarray]:
   stand-in for MNIST in quick runs.
   """
   k_lab, k_noise = jax.random.split(key)
-  templates = jax.random.bernoulli(jax.random.PRNGKey(1234), 0.5, (10, 7, 7)).astype(jnp.float32)
+  templates = jax.random.bernoulli(jax.random.key(1234), 0.5, (10, 7, 7)).astype(jnp.float32)
   templates = jnp.repeat(jnp.repeat(templates, 4, 1), 4, 2)
   labels = jax.random.randint(k_lab, (n,), 0, 10)
   images = templates[labels] * 200 + 30 * jax.random.uniform(k_noise, (n, 28, 28))
@@ -135,17 +137,18 @@ def to_uint8_channels(images: np.ndarray) -> np.ndarray:
 
 
 def gan_settings(features: int) -> dict:
-  """label -> (StepConfig, make_models kwargs, G optimizer, D optimizer, batch)."""
+  """label -> (StepConfig, make_models kwargs, G optimizer, D optimizer, hparams, batch)."""
   return {
-      "DCGAN": (StepConfig(game="non_saturating", latent_dim=100, n_critic=1,
-                           mode="alternating"),
+      "DCGAN": (StepConfig(game="non_saturating", n_critic=1, mode="alternating"),
                 dict(features=features, g_norm="batch", d_norm="batch"),
-                make_optimizer("adam", 2e-4, b1=0.5), make_optimizer("adam", 2e-4, b1=0.5), 64),
-      "WGAN-GP": (StepConfig(game="wasserstein", latent_dim=100, penalty="gradient_penalty",
-                             penalty_weight=10.0, n_critic=5, mode="alternating"),
+                make_optimizer("adam", 2e-4, b1=0.5), make_optimizer("adam", 2e-4, b1=0.5),
+                make_hparams(), 64),
+      "WGAN-GP": (StepConfig(game="wasserstein", penalty="gradient_penalty", n_critic=5,
+                             mode="alternating"),
                   dict(features=features, g_norm="batch", d_norm="layer"),
                   make_optimizer("adam", 1e-4, b1=0.5, b2=0.9),
-                  make_optimizer("adam", 1e-4, b1=0.5, b2=0.9), 64),
+                  make_optimizer("adam", 1e-4, b1=0.5, b2=0.9),
+                  make_hparams(penalty_weight=10.0), 64),
   }
 
 
@@ -174,12 +177,12 @@ def run(out_dir, quick: bool = False, mnist: str | None = None, steps: int | Non
       x_train, y_train, x_test, y_test = x_train[:2000], y_train[:2000], x_test[:500], y_test[:500]
     source = str(mnist)
   else:
-    x_train, y_train = synthetic_digits(jax.random.PRNGKey(0), 2000)
-    x_test, y_test = synthetic_digits(jax.random.PRNGKey(1), 500)
+    x_train, y_train = synthetic_digits(jax.random.key(0), 2000)
+    x_test, y_test = synthetic_digits(jax.random.key(1), 500)
     source = "generated 10-class 28x28 patterns (quick run, not MNIST)"
 
   params, accuracy, epochs = train_classifier(x_train, y_train, x_test, y_test, 128,
-                                              2 if quick else 10, jax.random.PRNGKey(2))
+                                              2 if quick else 10, jax.random.key(2))
   predict = jax.jit(lambda p, x: jnp.argmax(
       DigitClassifier().apply({"params": p}, jnp.asarray(x, jnp.float32) / 255.0), -1))
 
@@ -188,7 +191,7 @@ def run(out_dir, quick: bool = False, mnist: str | None = None, steps: int | Non
     return mode_statistics(labels)
 
   digits = jnp.asarray(x_train)
-  real = np.asarray(draw_stacked(digits, jax.random.PRNGKey(3), n_eval))
+  real = np.asarray(draw_stacked(digits, jax.random.key(3), n_eval))
   results: dict = {"classifier_accuracy": accuracy, "classifier_epochs": epochs,
                    "data_source": source, "real": score(real), "gans": {}, "n_eval": n_eval,
                    "steps": steps}
@@ -197,19 +200,18 @@ def run(out_dir, quick: bool = False, mnist: str | None = None, steps: int | Non
 
   chunk = min(steps, 500)
   steps = chunk * max(1, steps // chunk)
-  for i, (label, (cfg, model_kwargs, g_tx, d_tx, batch)) in enumerate(
+  for i, (label, (cfg, model_kwargs, g_tx, d_tx, hparams, batch)) in enumerate(
       gan_settings(features).items()):
     generator, discriminator = make_models("dcgan", (28, 28, 3), **model_kwargs)
-    state = create_state(jax.random.PRNGKey(10 + i), generator, discriminator, g_tx, d_tx,
-                         cfg.latent_dim, (28, 28, 3))
+    state = create_state(jax.random.key(10 + i), generator, discriminator, g_tx, d_tx,
+                         LATENT, (28, 28, 3), hparams=hparams)
     runner = common.make_chunk_runner(make_train_step(cfg), cfg.n_critic, batch, chunk,
                                       draw=draw_stacked)
-    state, hist = common.train_chunks(runner, state, digits, jax.random.PRNGKey(20 + i), steps,
+    state, hist = common.train_chunks(runner, state, digits, jax.random.key(20 + i), steps,
                                       chunk, desc=label)
-    sample = jax.jit(lambda st, z: st.g(z))
-    fakes = np.concatenate([np.asarray(sample(state, jax.random.normal(
-        jax.random.fold_in(jax.random.PRNGKey(30 + i), j), (min(1000, n_eval), cfg.latent_dim))))
-        for j in range(math.ceil(n_eval / 1000))])[:n_eval]
+    sample = jax.jit(lambda st, key: st.sample(key, min(1000, n_eval)))
+    fakes = np.concatenate([np.asarray(sample(state, jax.random.fold_in(jax.random.key(30 + i), j)))
+                            for j in range(math.ceil(n_eval / 1000))])[:n_eval]
     stats = score(fakes)
     stats["nonfinite_steps"] = int(hist["nonfinite"].sum())
     results["gans"][label] = stats

@@ -30,9 +30,10 @@ import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
 
-from jaxgan import penalties
+from jaxgan import penalties, plotting
 from jaxgan.data import toy
 from jaxgan.experiments import common
+from jaxgan.hparams import make_hparams
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
@@ -49,10 +50,12 @@ class Method:
   gp_weight: float = 0.0     # > 0: WGAN-GP with this lambda (Adam 1e-4, betas 0.5, 0.9).
 
   def step_config(self) -> StepConfig:
-    penalty = "gradient_penalty" if self.gp_weight else "none"
-    return StepConfig(game="wasserstein", latent_dim=LATENT, penalty=penalty,
-                      penalty_weight=self.gp_weight, clip=self.clip, n_critic=N_CRITIC,
-                      mode="alternating")
+    return StepConfig(game="wasserstein", penalty="gradient_penalty" if self.gp_weight else None,
+                      d_constraint=penalties.weight_clipping if self.clip else None,
+                      n_critic=N_CRITIC, mode="alternating")
+
+  def hparams(self):
+    return make_hparams(penalty_weight=self.gp_weight, weight_clip=self.clip)
 
   def optimizer(self):
     if self.clip:
@@ -123,7 +126,7 @@ def piled_critic_norms(width: int, layers: int, clip: float, x: np.ndarray,
   exceeds 1 and vanish when it is below; no c makes it exactly 1 at every width.
   """
   module = make_models("mlp", (2,), width=width, depth=layers - 1)[1]
-  params = module.init(jax.random.PRNGKey(seed), jnp.zeros((1, 2)))["params"]
+  params = module.init(jax.random.key(seed), jnp.zeros((1, 2)))["params"]
   piled = jax.tree_util.tree_map_with_path(
       lambda path, a: clip * jnp.sign(a) if path[-1].key == "kernel" else a, params)
   return layer_gradient_norms(piled, x)
@@ -153,9 +156,10 @@ class Trainer:
       self._runners[method] = common.make_chunk_runner(
           make_train_step(method.step_config()), N_CRITIC, BATCH, self.chunk)
     tx = self._tx[method]
-    state = create_state(jax.random.PRNGKey(seed), *self.models, tx, tx, LATENT, (2,))
+    state = create_state(jax.random.key(seed), *self.models, tx, tx, LATENT, (2,),
+                         hparams=method.hparams())
     return common.train_chunks(self._runners[method], state, pool,
-                               jax.random.PRNGKey(1000 + seed), steps, self.chunk,
+                               jax.random.key(1000 + seed), steps, self.chunk,
                                desc=method.label)
 
 
@@ -164,7 +168,7 @@ def _evaluate_arrays(state: GANState, pool: jax.Array, key: jax.Array):
   n = 1024
   k_real, k_z, k_eps = jax.random.split(key, 3)
   real = common.pool_sampler(pool)(k_real, n)
-  fake = state.g(jax.random.normal(k_z, (n, LATENT)))
+  fake = state.sample(k_z, n)
   critic = lambda x: state.d(x)
   x_hat = penalties.interpolates(k_eps, real, fake)
   norms = jnp.sqrt(penalties.per_example_sq_norm(penalties.input_gradients(critic, x_hat)))
@@ -214,7 +218,7 @@ def run(out_dir, quick: bool = False, width: int | None = None, steps: int | Non
     width, steps, chunk = width or 128, steps or 1500, 250
     deep_layers, depth_width, depth_steps = 12, depth_width or 64, 500
     depth_methods = DEPTH_METHODS
-  pools = {name: toy.sample(name, jax.random.PRNGKey(7), 100_000) for name in datasets}
+  pools = {name: toy.sample(name, jax.random.key(7), 100_000) for name in datasets}
   results: dict = {"toy": {}, "depth": {}, "settings": {
       "width": width, "steps": steps, "deep_layers": deep_layers, "depth_width": depth_width,
       "depth_steps": depth_steps}}
@@ -225,7 +229,7 @@ def run(out_dir, quick: bool = False, width: int | None = None, steps: int | Non
   for d_idx, name in enumerate(datasets):
     for m_idx, method in enumerate(toy_methods):
       state, hist = trainer.train(method, pools[name], steps, seed=10 * d_idx + m_idx)
-      ev = _evaluate(state, pools[name], jax.random.PRNGKey(99))
+      ev = _evaluate(state, pools[name], jax.random.key(99))
       entry = {k: v for k, v in ev.items() if k not in ("real", "fake")}
       entry["layer_norms"] = ev["layer_norms"].tolist()
       entry["nonfinite_steps"] = int(hist["nonfinite"].sum())
@@ -243,7 +247,7 @@ def run(out_dir, quick: bool = False, width: int | None = None, steps: int | Non
   deep_trainer = Trainer(depth_width, deep_layers - 1, chunk)  # depth hidden + 1 output.
   for m_idx, method in enumerate(depth_methods):
     state, hist = deep_trainer.train(method, pools["swissroll"], depth_steps, seed=100 + m_idx)
-    ev = _evaluate(state, pools["swissroll"], jax.random.PRNGKey(98))
+    ev = _evaluate(state, pools["swissroll"], jax.random.key(98))
     w = kernel_weights(state)
     results["depth"][method.label] = {
         "layer_norms": ev["layer_norms"].tolist(),
@@ -278,7 +282,7 @@ def run(out_dir, quick: bool = False, width: int | None = None, steps: int | Non
         state, ev, _ = toy_states[(name, method.label)]
         r = results["toy"][(name, method.label)]
         extra = f", {r['modes']} modes" if "modes" in r else ""
-        common.plot_critic_and_samples(
+        plotting.plot_critic_and_samples(
             axes[i, j], lambda x, s=state: s.d(jnp.asarray(x)), ev["real"][:500],
             ev["fake"][:500], lim, f"{name}: {method.label}\n|grad| {r['input_grad_norm_mean']:.2f}"
             f", W~{r['w_estimate']:.3f}{extra}")

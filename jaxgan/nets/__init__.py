@@ -1,8 +1,10 @@
 """Flax modules for the two players, and a factory that builds them by name.
 
-Every generator is called as ``G(z, labels=None, train=True)`` and every discriminator
-as ``D(x, labels=None, train=True, with_aux=False)``, returning logits (B,) or, with
-``with_aux``, ``(logits, aux)`` where aux holds 'features' and maybe 'class_logits'.
+The library's generators are called as ``G(z, labels=None, train=True)`` and its
+discriminators as ``D(x, labels=None, train=True, with_aux=False)``, returning logits
+(B,) or, with ``with_aux``, ``(logits, aux)`` where aux holds 'features' and maybe
+'class_logits': every optional argument of ``jaxgan.player``'s protocol. Any other Flax
+module can play too.
 """
 
 from __future__ import annotations
@@ -37,25 +39,38 @@ def make_models(
     ref_size: int = 64,
     dtype: str = "float32",
 ) -> tuple[nn.Module, nn.Module]:
-  """Returns (generator, discriminator) for data of shape ``data_shape`` (no batch axis).
+  """The library's (generator, discriminator) pair for data of shape ``data_shape``.
 
-  'mlp' uses ``width`` and ``depth``; 'dcgan' uses ``features``, ``g_norm``, ``d_norm``
-  and ``ref_size`` and needs square images (H, W, C) with H in {28, 32, 64}. Labels:
-  ``num_classes`` classes, ``conditional_g`` (G sees the label), ``d_conditioning``
-  (none | concat | projection), ``aux_classifier`` (AC-GAN head);
-  ``minibatch_kernels`` > 0 adds minibatch discrimination to D. ``dtype`` 'bfloat16'
-  computes in bfloat16 with float32 parameters (mixed precision).
+  Args:
+    name: 'mlp' (uses ``width`` and ``depth``) or 'dcgan' (uses ``features``, ``g_norm``,
+      ``d_norm`` and ``ref_size``; square images (H, W, C) with H in {28, 32, 64}).
+    data_shape: shape of one example, without the batch axis.
+    width, depth: the MLPs' hidden units per layer and hidden layers.
+    features: DCGAN's base feature count.
+    g_norm, d_norm: 'batch', 'layer' or 'none' ('reference' or 'virtual' batch norm for
+      G, with a reference batch of ``ref_size``).
+    num_classes: classes of the labels (needed by the three label options).
+    conditional_g: G sees the label.
+    d_conditioning: 'none', 'concat' or 'projection': how D's logit sees the label.
+    aux_classifier: D also outputs class logits (AC-GAN).
+    minibatch_kernels: > 0 adds minibatch discrimination to D.
+    dtype: 'float32', or 'bfloat16' to compute in bfloat16 with float32 parameters.
+
+  Returns:
+    (generator, discriminator), Flax modules declaring every optional argument of
+    ``jaxgan.player``'s protocol.
   """
   if dtype not in DTYPES:
-    raise ValueError(f"config.model.dtype={dtype!r} is not one of: {', '.join(DTYPES)}")
+    raise ValueError(f"make_models: dtype={dtype!r} is not one of: {', '.join(DTYPES)}")
   compute = jnp.dtype(dtype)
   if d_conditioning not in D_CONDITIONING:
-    raise ValueError(f"config.model.d_conditioning={d_conditioning!r} is not one of: "
+    raise ValueError(f"make_models: d_conditioning={d_conditioning!r} is not one of: "
                      f"{', '.join(D_CONDITIONING)}")
   labelled = conditional_g or d_conditioning != "none" or aux_classifier
   if labelled and num_classes < 2:
-    raise ValueError("class labels (conditional_g, d_conditioning, aux_classifier) need a "
-                     f"labelled dataset with >= 2 classes, got num_classes={num_classes}")
+    raise ValueError("make_models: class labels (conditional_g, d_conditioning, "
+                     "aux_classifier) need num_classes >= 2, got num_classes="
+                     f"{num_classes}")
   g_classes = num_classes if conditional_g else 0
   d_kwargs = dict(num_classes=num_classes, conditioning=d_conditioning,
                   aux_classifier=aux_classifier, minibatch_kernels=minibatch_kernels,
@@ -65,11 +80,12 @@ def make_models(
             MLPDiscriminator(width, depth, **d_kwargs))
   if name == "dcgan":
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
-      raise ValueError(f"model 'dcgan' needs square images (H, W, C), got data shape {data_shape}")
+      raise ValueError(f"make_models: 'dcgan' needs square images (H, W, C), got data_shape "
+                       f"{tuple(data_shape)}")
     for field, norm, allowed in (("g_norm", g_norm, G_NORMS), ("d_norm", d_norm, NORMS)):
       if norm not in allowed:
-        raise ValueError(f"config.model.{field}={norm!r} is not one of: {', '.join(allowed)}")
+        raise ValueError(f"make_models: {field}={norm!r} is not one of: {', '.join(allowed)}")
     size, _, channels = data_shape
     return (DCGANGenerator(size, channels, features, g_norm, g_classes, ref_size, compute),
             DCGANDiscriminator(size, features, d_norm, **d_kwargs))
-  raise ValueError(f"config.model.name={name!r} is not one of: {', '.join(NETS)}")
+  raise ValueError(f"make_models: name={name!r} is not one of: {', '.join(NETS)}")
