@@ -96,7 +96,7 @@ def _plot_1d(ax, real, fake, critic, density):
 
 def image_grid(images, rows: int) -> np.ndarray:
   """Tiles (N, H, W, C) images in [-1, 1] into one uint8 picture with ``rows`` rows."""
-  images = to_uint8(np.asarray(images, np.float32))
+  images = to_uint8(np.asarray(images, np.float64))
   n, h, w, c = images.shape
   cols = -(-n // rows)
   grid = np.full((rows * (h + 1) + 1, cols * (w + 1) + 1, c), 255, np.uint8)  # White gutters.

@@ -1,8 +1,16 @@
-"""Image datasets: local .npz and folders, TFDS through its mock, and clear errors."""
+"""Image datasets: local .npz and folders, TFDS through its mock, and clear errors; the
+shared image decoder and the uint8 <-> [-1, 1] scalings.
 
+Expected decodings come from Pillow called directly (pytorch-fid's ``convert('RGB')``);
+expected scalings from numpy written out here.
+"""
+
+import jax
+import jax.numpy as jnp
 import matplotlib.image
 import numpy as np
 import pytest
+from PIL import Image
 
 from jaxgan.data import images
 from jaxgan.data.images import DataError
@@ -98,3 +106,144 @@ def test_tfds_through_its_mock():
 def test_unknown_tfds_name():
   with pytest.raises(DataError, match="mnist"):
     images.load_tfds("imagenet")
+
+
+# ----------------------------------------------------------------------------- decoding
+
+
+def _write(path, array, mode=None):
+  Image.fromarray(array, mode=mode).save(path)
+  return path
+
+
+def test_read_image_rgb_is_pillows_convert_rgb(tmp_path):
+  rng = np.random.default_rng(2)
+  rgba = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+  gray = rng.integers(0, 256, (6, 5), dtype=np.uint8)
+  files = [_write(tmp_path / "rgba.png", rgba), _write(tmp_path / "gray.png", gray),
+           _write(tmp_path / "gray.pgm", gray), _write(tmp_path / "rgb.ppm", rgba[..., :3]),
+           _write(tmp_path / "rgb.tif", rgba[..., :3]), _write(tmp_path / "rgb.bmp", rgba[..., :3])]
+  Image.fromarray(rgba[..., :3]).convert("P").save(tmp_path / "pal.gif")
+  for f in files + [tmp_path / "pal.gif"]:
+    with Image.open(f) as im:
+      want = np.asarray(im.convert("RGB"))
+    got = images.read_image(f, rgb=True)
+    assert got.dtype == np.uint8 and got.shape == (6, 5, 3)
+    np.testing.assert_array_equal(got, want)
+  np.testing.assert_array_equal(images.read_image(files[0], rgb=True), rgba[..., :3])
+
+
+def test_read_image_for_training_keeps_grayscale(tmp_path):
+  rng = np.random.default_rng(3)
+  gray = rng.integers(0, 256, (4, 7), dtype=np.uint8)
+  np.testing.assert_array_equal(images.read_image(_write(tmp_path / "g.png", gray)),
+                                gray[..., None])
+  wide = rng.integers(0, 65536, (4, 7)).astype(np.uint16)  # A 16-bit PNG.
+  Image.fromarray(wide).save(tmp_path / "g16.png")
+  np.testing.assert_array_equal(images.read_image(tmp_path / "g16.png"),
+                                np.round(wide / 257.0).astype(np.uint8)[..., None])
+  rgba = rng.integers(0, 256, (4, 7, 4), dtype=np.uint8)
+  np.testing.assert_array_equal(images.read_image(_write(tmp_path / "c.png", rgba)),
+                                rgba[..., :3])
+
+
+@pytest.mark.parametrize("content", [b"not an image at all", "truncated"])
+def test_broken_files_name_the_file(tmp_path, content):
+  path = tmp_path / "broken.png"
+  if content == "truncated":
+    _write(tmp_path / "whole.png", np.random.default_rng(4).integers(0, 256, (64, 64, 3),
+                                                                    dtype=np.uint8))
+    content = (tmp_path / "whole.png").read_bytes()[:400]
+    (tmp_path / "whole.png").unlink()
+  path.write_bytes(content)
+  for rgb in (False, True):
+    with pytest.raises(DataError, match=f"{path}: cannot decode"):
+      images.read_image(path, rgb=rgb)
+  _write(tmp_path / "good.png", np.zeros((64, 64, 3), np.uint8))
+  with pytest.raises(DataError, match="broken.png: cannot decode"):
+    images.load_folder(tmp_path)
+
+
+def test_one_suffix_list_for_training_and_metrics(tmp_path):
+  from jaxgan.metrics import evaluate
+  assert evaluate.IMAGE_SUFFIXES is images.IMAGE_SUFFIXES
+  assert evaluate.SourceError is DataError
+  pytorch_fid = {".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp"}
+  assert set(images.IMAGE_SUFFIXES) == pytorch_fid | {".gif"}
+  colours = np.array([[0, 10, 20], [30, 40, 50], [60, 70, 80]], np.uint8)
+  for i, suffix in enumerate((".ppm", ".tif", ".gif")):  # Formerly metrics-only / training-only.
+    _write(tmp_path / f"{i}{suffix}", np.broadcast_to(colours[i], (3, 3, 3)).copy())
+  ds = images.load_folder(tmp_path)
+  assert ds.images.shape == (3, 3, 3, 3)
+  np.testing.assert_array_equal(ds.images[:, 1, 1], colours)
+  _write(tmp_path / "3.pgm", np.full((3, 3), 9, np.uint8))  # Grayscale: one channel.
+  with pytest.raises(DataError, match="differ in shape"):
+    images.load_folder(tmp_path)
+
+
+# ----------------------------------------------------------------------------- scaling
+
+
+def _levels_and_boundaries() -> np.ndarray:
+  """float32 values in [-1.1, 1.1]: every level, every half-way point and its neighbours."""
+  k = np.arange(-10, 266, dtype=np.float64)
+  x = np.concatenate([k / 127.5 - 1.0, (k + 0.5) / 127.5 - 1.0]).astype(np.float32)
+  x = np.concatenate([x, np.nextafter(x, np.float32(2)), np.nextafter(x, np.float32(-2))])
+  rng = np.random.default_rng(5)
+  x = np.concatenate([x, rng.uniform(-1.2, 1.2, 10000), [-1, 0, 1]]).astype(np.float32)
+  assert x.dtype == np.float32
+  return x
+
+
+def _to_uint8_reference(x: np.ndarray) -> np.ndarray:
+  """IEEE float32 written out: y = fl(x + 1), p = fl(y * 127.5) (the product is exact in
+  float64, then rounded once), round half to even, clip to [0, 255]."""
+  y = x.astype(np.float32) + np.float32(1.0)
+  p = (y.astype(np.float64) * 127.5).astype(np.float32)
+  return np.clip(np.round(p), 0, 255).astype(np.uint8)
+
+
+def test_to_uint8_numpy_and_jax_agree_with_the_reference():
+  x = _levels_and_boundaries()
+  ref = _to_uint8_reference(x)
+  got_np = images.to_uint8(x)
+  assert isinstance(got_np, np.ndarray) and got_np.dtype == np.uint8
+  np.testing.assert_array_equal(got_np, ref)
+  xj = jnp.asarray(x)
+  got_jax = images.to_uint8(xj)
+  assert isinstance(got_jax, jax.Array) and got_jax.dtype == jnp.uint8
+  assert got_jax.devices() == xj.devices()  # Stays where it was.
+  np.testing.assert_array_equal(np.asarray(got_jax), ref)
+  np.testing.assert_array_equal(np.asarray(jax.jit(images.to_uint8)(xj)), ref)
+  bf16 = images.to_uint8(xj.astype(jnp.bfloat16))  # Computed in float32.
+  np.testing.assert_array_equal(np.asarray(bf16),
+                                _to_uint8_reference(np.asarray(xj.astype(jnp.bfloat16),
+                                                               np.float32)))
+
+
+def test_to_uint8_is_the_metrics_former_rounding_bit_for_bit():
+  """generator_features(quantize=True) used clip(round((x + 1) / 2 * 255)) in float32 under
+  jit; the shared helper computes (x + 1) * 127.5, the same single rounding."""
+  x = jnp.asarray(_levels_and_boundaries())
+
+  @jax.jit
+  def former(v):
+    u = (v.astype(jnp.float32) + 1.0) / 2.0
+    return jnp.clip(jnp.round(u * 255.0), 0, 255).astype(jnp.uint8)
+
+  np.testing.assert_array_equal(np.asarray(jax.jit(images.to_uint8)(x)), np.asarray(former(x)))
+  from jaxgan.metrics.evaluate import _generated_to_images
+  converted, finite = _generated_to_images(x.reshape(1, 1, -1, 1)[..., :1], True)
+  np.testing.assert_array_equal(np.asarray(converted).ravel(), np.asarray(former(x)))
+  assert bool(finite)
+
+
+def test_to_model_range_round_trips_and_keeps_the_array_type():
+  levels = np.arange(256, dtype=np.uint8)
+  scaled = images.to_model_range(levels)
+  assert isinstance(scaled, np.ndarray) and scaled.dtype == np.float32
+  np.testing.assert_allclose(scaled, levels / 127.5 - 1.0, rtol=0, atol=1e-7)
+  np.testing.assert_array_equal(images.to_uint8(scaled), levels)
+  on_device = images.to_model_range(jnp.asarray(levels))
+  assert isinstance(on_device, jax.Array) and on_device.dtype == jnp.float32
+  np.testing.assert_array_equal(np.asarray(images.to_uint8(on_device)), levels)

@@ -9,7 +9,9 @@ metric functions, whose own tests check them against references.
 from __future__ import annotations
 
 import functools
+import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -21,6 +23,7 @@ import pytest
 from jaxgan import inception_weights
 from jaxgan.metrics import evaluate
 from jaxgan.metrics.__main__ import main, run
+from jaxgan.metrics.frechet import rounding_bound
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
 from jaxgan.metrics.statistics import load_statistics
@@ -67,7 +70,7 @@ def data(tmp_path_factory):
   return root, a, b
 
 
-def test_fid_of_a_folder_against_its_own_saved_statistics(data, tmp_path):
+def test_fid_of_a_folder_against_its_own_saved_statistics(data, tmp_path, capsys):
   root, a, _ = data
   with pytest.warns(UserWarning, match="RANDOM"):
     result = run(["stats", str(root / "a.npz"), str(tmp_path / "a_stats.npz")] + COMMON)
@@ -76,9 +79,150 @@ def test_fid_of_a_folder_against_its_own_saved_statistics(data, tmp_path):
   feats = _direct(a)["pool3"].astype(np.float64)
   np.testing.assert_allclose(mu, feats.mean(axis=0), rtol=1e-5, atol=1e-6)
   np.testing.assert_allclose(sigma, np.cov(feats, rowvar=False), rtol=1e-4, atol=1e-7)
-  with pytest.warns(RuntimeWarning, match="singular"):  # 5 images, 2048 dimensions.
-    result = run(["fid", str(root / "a"), str(tmp_path / "a_stats.npz")] + COMMON)
-  assert abs(result["fid"]) < 1e-6 * np.trace(sigma)
+  capsys.readouterr()
+  result = run(["fid", str(root / "a"), str(tmp_path / "a_stats.npz"),
+                "--json", str(tmp_path / "fid.json")] + COMMON)
+  # The same features on both sides; 5 images in 2048 dimensions, so pytorch-fid's sqrtm
+  # route, whose rounding gives a tiny negative number: reported as 0 (within rounding).
+  assert result == {"fid": 0.0, "n1": 5, "n2": 5}
+  assert abs(_pytorch_fid(mu, sigma, mu, sigma)) <= rounding_bound(mu, sigma, mu, sigma, True)
+  out, err = capsys.readouterr()
+  assert "N = 5 and 5 images, FID: 0.000000\n" in out and "-0.0" not in out
+  assert "N = 5 < 2048" in err and "biased" in err and "singular" not in err
+  assert json.loads((tmp_path / "fid.json").read_text()) == result
+
+
+def _pytorch_fid(mu1, s1, mu2, s2):
+  """pytorch-fid's calculate_frechet_distance (sqrtm; offset only if not finite; real part)."""
+  from scipy import linalg
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    covmean = linalg.sqrtm(s1.dot(s2))
+  assert np.isfinite(covmean).all()
+  diff = mu1 - mu2
+  return diff.dot(diff) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean.real)
+
+
+def _write_stats(path, mu, sigma, n=None):
+  np.savez(path, mu=mu, sigma=sigma, **({} if n is None else {"n": n}))
+  return str(path)
+
+
+def test_fid_of_statistics_files_prints_n(tmp_path, capsys):
+  rng = np.random.default_rng(0)
+  x1, x2 = rng.standard_normal((1000, 6)) + 1.0, rng.standard_normal((40, 6))
+  (mu1, s1), (mu2, s2) = ((x.mean(axis=0), np.cov(x, rowvar=False)) for x in (x1, x2))
+  p1 = _write_stats(tmp_path / "s1.npz", mu1, s1, 1000)
+  p2 = _write_stats(tmp_path / "s2.npz", mu2, s2)  # pytorch-fid's files: no n.
+  result = run(["fid", p1, p2, "--no-progress"])  # No weights needed for statistics.
+  ref = _pytorch_fid(mu1, s1, mu2, s2)
+  assert result["n1"] == 1000 and result["n2"] is None
+  assert abs(result["fid"] - ref) <= 1e-9 * ref
+  out, err = capsys.readouterr()
+  assert f"N = 1000 and unknown images, FID: {ref:.6f}\n" in out
+  assert "warning: FID from N = 1000 < 2048 images is biased upwards" in err
+  run(["fid", p2, p2, "--no-progress"])  # N unknown, covariance not singular: no warning.
+  out, err = capsys.readouterr()
+  assert "N = unknown and unknown images, FID: 0.000000\n" in out and err == ""
+
+
+def _bad_statistics(tmp_path):
+  """{name: (file, words of the error)} for files that do not hold a mean and covariance."""
+  rng = np.random.default_rng(1)
+  x = rng.standard_normal((50, 4))
+  mu, sigma = x.mean(axis=0), np.cov(x, rowvar=False)
+  nonsym, nan = sigma.copy(), sigma.copy()
+  nonsym[0, 3] += 1.0
+  nan[1, 2] = nan[2, 1] = np.nan
+  cases = {"nonsymmetric": (nonsym, "is not symmetric"),
+           "negative_definite": (-sigma, "is not positive semi-definite"),
+           "nan_sigma": (nan, "sigma has 2 non-finite"),
+           "shapes": (sigma[:3, :3], r"mu must be \(d,\) and sigma \(d, d\)")}
+  return {k: (_write_stats(tmp_path / f"{k}.npz", mu, s), words)
+          for k, (s, words) in cases.items()}, _write_stats(tmp_path / "good.npz", mu, sigma)
+
+
+@pytest.mark.parametrize("case", ["nonsymmetric", "negative_definite", "nan_sigma", "shapes"])
+def test_fid_refuses_statistics_that_are_not_a_covariance(tmp_path, capsys, case):
+  bad, good = _bad_statistics(tmp_path)
+  path, words = bad[case]
+  assert main(["fid", good, path, "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f"error: {path}: ") and re.search(words, err), err
+  assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_fid_refuses_statistics_of_different_dimensions(tmp_path, capsys):
+  a = _write_stats(tmp_path / "a.npz", np.zeros(3), np.eye(3))
+  b = _write_stats(tmp_path / "b.npz", np.zeros(4), np.eye(4))
+  assert main(["fid", a, b, "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert "different dimensions: 3 and 4" in err and len(err.strip().splitlines()) == 1
+
+
+def test_module_exits_2_with_one_line_and_no_traceback(tmp_path):
+  bad, good = _bad_statistics(tmp_path)
+  proc = subprocess.run([sys.executable, "-m", "jaxgan.metrics", "fid", bad["nonsymmetric"][0],
+                         good, "--no-progress"], capture_output=True, text=True, timeout=300,
+                        env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines() == [
+      line for line in proc.stderr.strip().splitlines() if line.startswith("error: ")]
+  assert "nonsymmetric.npz: sigma is not symmetric" in proc.stderr
+  assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+@pytest.mark.parametrize("command", ["stats", "is", "fid"])
+def test_nan_images_are_refused(tmp_path, capsys, data, command):
+  root = data[0]
+  images = np.random.default_rng(2).uniform(0, 1, (5, 16, 16, 3)).astype(np.float32)
+  images[3, 2, 1, 0] = np.nan
+  path = tmp_path / "nan_images.npz"
+  np.savez(path, x_train=images)
+  argv = {"stats": ["stats", str(path), str(tmp_path / "out.npz")],
+          "is": ["is", str(path)],
+          "fid": ["fid", str(root / "a.npz"), str(path)]}[command]
+  assert main(argv + COMMON) == 2
+  err = capsys.readouterr().err
+  assert f"error: {path}[x_train]: 1 pixel values are NaN or inf" in err
+  assert len(err.strip().splitlines()) == 1
+  assert not (tmp_path / "out.npz").exists()
+
+
+@pytest.mark.parametrize("position", ["first", "last"])
+def test_broken_png_in_a_folder_is_named(tmp_path, capsys, data, position):
+  root, a, _ = data
+  folder = tmp_path / "imgs"
+  folder.mkdir()
+  from PIL import Image
+  for i, img in enumerate(a):
+    Image.fromarray(img).save(folder / f"{i + 1:03d}.png")
+  broken = folder / ("000.png" if position == "first" else "999.png")
+  broken.write_bytes((folder / "001.png").read_bytes()[:100])  # Truncated.
+  assert main(["stats", str(folder), str(tmp_path / "out.npz")] + COMMON) == 2
+  err = capsys.readouterr().err
+  last = err.strip().splitlines()[-1]  # After the random-weights banner, if it came.
+  assert last.startswith(f"error: {broken}: cannot decode") and "Traceback" not in err
+
+
+def test_files_pytorch_fid_would_skip_are_reported(tmp_path, data):
+  from PIL import Image
+  _, a, _ = data
+  Image.fromarray(a[0]).save(tmp_path / "0.png")
+  Image.fromarray(a[1]).save(tmp_path / "1.PNG")
+  with pytest.warns(UserWarning, match="1 files that pytorch-fid would not read"):
+    source = evaluate.folder_source(tmp_path)
+  assert source.count == 2
+
+
+def test_generator_with_nan_images_is_refused():
+  def sample(key, n):
+    x = jax.random.uniform(key, (n, 16, 16, 3), minval=-1, maxval=1)
+    return x.at[0, 0, 0, 0].set(jax.numpy.nan)
+
+  extractor = evaluate.FeatureExtractor(_variables(), batch_size=4)
+  with pytest.raises(ValueError, match="NaN or inf images in batch"):
+    evaluate.generator_features(sample, jax.random.key(0), 4, extractor, progress=False)
 
 
 def test_inception_score(data):
@@ -152,3 +296,14 @@ def test_module_entry_point_shards_over_two_devices(data, tmp_path):
   assert "RANDOM INCEPTION WEIGHTS" in proc.stderr
   mu, _ = load_statistics(out)
   np.testing.assert_allclose(mu, _direct(a)["pool3"].mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def test_scores_refuse_non_finite_features():
+  logits = np.random.default_rng(3).standard_normal((6, 10))
+  logits[2, 4] = np.nan
+  with pytest.raises(ValueError, match="logits have 1 NaN or inf"):
+    inception_score(logits, splits=2)
+  features = np.random.default_rng(4).standard_normal((6, 8))
+  with pytest.raises(ValueError, match="features2 have 1 NaN or inf"):
+    kernel_inception_distance(features, np.where(np.eye(6, 8) * np.arange(8) == 3, np.inf,
+                                                 features), 2, 4)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from jaxgan.metrics.statistics import (FeatureStats, load_statistics, merge_across_processes,
-                                       save_statistics)
+from jaxgan.metrics.statistics import (FeatureStats, StatisticsError, check_statistics,
+                                       load_statistics, merge_across_processes,
+                                       read_statistics, save_statistics)
 
 
 def _features(n=103, d=7, seed=0):
@@ -74,3 +75,54 @@ def test_bad_statistics_files(tmp_path):
     save_statistics(tmp_path / "bad.npz", np.zeros(3), np.zeros((3, 2)))
   with pytest.raises(ValueError, match=".npz"):
     save_statistics(tmp_path / "bad.stats", np.zeros(3), np.eye(3))
+
+
+def test_read_statistics_has_n_when_the_file_does(tmp_path):
+  x = _features().astype(np.float64)
+  save_statistics(tmp_path / "ours.npz", x.mean(axis=0), np.cov(x, rowvar=False), n=len(x))
+  assert read_statistics(tmp_path / "ours.npz").n == len(x)
+  np.savez(tmp_path / "theirs.npz", mu=x.mean(axis=0), sigma=np.cov(x, rowvar=False))
+  stats = read_statistics(tmp_path / "theirs.npz")  # pytorch-fid's files carry no n.
+  assert stats.n is None and stats.name == str(tmp_path / "theirs.npz")
+
+
+def _not_covariances():
+  """(what is wrong, mu, sigma): each case the checks must refuse, with the words used."""
+  x = _features().astype(np.float64)
+  mu, sigma = x.mean(axis=0), np.cov(x, rowvar=False)
+  nonsym = sigma.copy()
+  nonsym[0, 1] += 0.5 * abs(sigma).max()
+  nan = sigma.copy()
+  nan[3, 3] = np.nan
+  return [("not symmetric", mu, nonsym),
+          ("not positive semi-definite", mu, -sigma),  # Negative definite.
+          ("not positive semi-definite", mu, sigma - 2 * np.linalg.eigvalsh(sigma)[1] * np.eye(7)),
+          ("1 non-finite", mu, nan),
+          ("7 non-finite", np.full(7, np.nan), sigma),
+          (r"must be \(7, 7\)", mu, sigma[:6, :6]),
+          ("must be a vector", mu[None], sigma)]
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_checks_refuse_what_is_not_a_covariance(tmp_path, index):
+  words, mu, sigma = _not_covariances()[index]
+  with pytest.raises(StatisticsError, match=words):
+    check_statistics(mu, sigma)
+  path = tmp_path / "bad_stats.npz"
+  np.savez(path, mu=mu, sigma=sigma)  # As another tool might have written it.
+  with pytest.raises(StatisticsError, match=f"{path}: (mu|sigma)"):
+    load_statistics(path)
+  with pytest.raises(StatisticsError, match="not written"):
+    save_statistics(tmp_path / "out.npz", mu, sigma)
+  assert not (tmp_path / "out.npz").exists()
+
+
+def test_checks_accept_singular_and_float32_rounded_covariances():
+  rng = np.random.default_rng(3)
+  x = rng.standard_normal((10, 50)) @ rng.standard_normal((50, 50)) + 5.0  # N < d: singular.
+  sigma = np.cov(x, rowvar=False).astype(np.float32).astype(np.float64)
+  assert np.linalg.eigvalsh(sigma)[0] < 0  # Rounding makes it slightly indefinite.
+  mu, checked = check_statistics(x.mean(axis=0), sigma)
+  assert checked.dtype == np.float64 and np.array_equal(checked, sigma)
+  check_statistics(np.zeros(4), np.zeros((4, 4)))  # One image repeated: all zero.
+  check_statistics(2.0, 3.0)  # Scalars: d = 1.

@@ -21,8 +21,9 @@ What it does:
    fc.weight.T``), and the FID between the first and second half of the images from
    pytorch-fid's ``calculate_frechet_distance`` on ``np.mean`` / ``np.cov`` of the
    features, both as-is (``fid_plain``) and with eps = 1e-6 added to both covariances
-   (``fid_eps``; the branch pytorch-fid takes when sqrtm fails, and the one jaxgan takes
-   for singular covariances -- 8 images in 2048 dimensions are singular).
+   (``fid_eps``; the branch pytorch-fid takes when sqrtm fails). 8 images in 2048
+   dimensions are singular; pytorch-fid's sqrtm still succeeds on them, so ``fid_plain``
+   is its answer, and jaxgan's (which follows the same steps on singular covariances).
 
 torchvision: pytorch-fid imports it for ``torchvision.models.inception`` (the base
 classes InceptionA/C/E of its FID blocks, BasicConv2d, and ``inception_v3`` which builds

@@ -3,6 +3,17 @@
 Every loader returns an ``ImageDataset``: uint8 images (N, H, W, C) and, when known,
 int32 labels (N,). Scaling to [-1, 1] happens per batch (``jaxgan.data.pipeline``), so
 the dataset stays compact.
+
+This module also holds what training and the metrics share: the one image decoder
+(``read_image``, Pillow), the one list of image suffixes, the one error class
+(``DataError``; ``jaxgan.metrics.evaluate.SourceError`` is the same class) and the one
+pair of scalings between uint8 and [-1, 1] (``to_model_range``, ``to_uint8``).
+
+Suffixes: the union of pytorch-fid's (``fid_score.IMAGE_EXTENSIONS``: bmp, jpg, jpeg,
+pgm, png, ppm, tif, tiff, webp) and the training loader's former list (which added
+gif). pytorch-fid itself never reads .gif files, nor suffixes in upper case (it globs
+``*.png`` ...); the metrics warn when a folder holds such files
+(``jaxgan.metrics.evaluate.folder_source``).
 """
 
 from __future__ import annotations
@@ -11,24 +22,50 @@ import dataclasses
 import os
 import pathlib
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".pgm", ".png", ".ppm", ".tif", ".tiff",
+                  ".webp")
 TFDS_NAMES = ("mnist", "fashion_mnist", "cifar10", "celeb_a")
 
 
 class DataError(ValueError):
-  """A dataset is missing or malformed."""
+  """A dataset or image source is missing or malformed (the message names the file)."""
+
+
+def _xp(images):
+  """jax.numpy for JAX arrays (also tracers under jit), numpy otherwise."""
+  return jnp if isinstance(images, jax.Array) else np
+
+
+def _float_dtype(images):
+  """float64 stays float64; anything else (uint8, float16, bfloat16, float32) -> float32."""
+  return np.float64 if images.dtype == np.float64 else np.float32
 
 
 def to_model_range(images):
-  """uint8 images -> float32 in [-1, 1] (numpy or JAX arrays, also under jit)."""
-  return images.astype(np.float32) / 127.5 - 1.0
+  """uint8 [0, 255] -> float32 [-1, 1]: x / 127.5 - 1 (numpy in, numpy out; JAX in, JAX out).
+
+  The inverse of ``to_uint8`` on the 256 levels (to_uint8(to_model_range(u)) == u).
+  """
+  xp = _xp(images)
+  return xp.asarray(images).astype(xp.float32) / 127.5 - 1.0
 
 
-def to_uint8(images) -> np.ndarray:
-  """Images in [-1, 1] -> uint8 (numpy), rounded to the nearest level."""
-  return np.clip(np.round((np.asarray(images) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+def to_uint8(images):
+  """Images in [-1, 1] -> uint8: clip(round((x + 1) * 127.5), 0, 255), half to even.
+
+  numpy in, numpy out; a JAX array (or a tracer) stays on its device (jax.numpy). The
+  arithmetic is float32 (float64 for float64 input): (x + 1) * 127.5 rounds once to the
+  same float as ((x + 1) / 2) * 255, so this equals the "as if saved to PNG" rounding
+  that the metrics used before (``jaxgan.metrics.evaluate``) bit for bit.
+  """
+  xp = _xp(images)
+  x = xp.asarray(images)
+  x = x.astype(_float_dtype(x))
+  return xp.clip(xp.round((x + 1.0) * 127.5), 0, 255).astype(xp.uint8)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,15 +121,38 @@ def load_npz(path: str | os.PathLike, split: str = "train",
     return _check(archive[key], labels, str(path), num_classes)
 
 
-def read_image(path: pathlib.Path) -> np.ndarray:
-  """One image as uint8 (H, W, C), C = 1 or 3 (alpha dropped), read with matplotlib."""
-  import matplotlib.image  # Reads PNG natively, other formats through Pillow.
-  img = matplotlib.image.imread(path)
-  if img.dtype != np.uint8:  # PNGs come back as float in [0, 1].
-    img = np.round(np.asarray(img) * 255).astype(np.uint8)
-  if img.ndim == 2:
-    img = img[..., None]
-  return img[..., :3] if img.shape[-1] == 4 else img
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
+
+
+def _decode(im, rgb: bool) -> np.ndarray:
+  if rgb:  # pytorch-fid: Image.open(path).convert('RGB'), whatever the mode.
+    return np.asarray(im.convert("RGB"))
+  if im.mode not in _GRAY_MODES:  # Alpha dropped; palettes and CMYK looked up.
+    return np.asarray(im.convert("RGB"))
+  if im.mode.startswith("I"):  # 16/32-bit grayscale: v / 257 (65535 -> 255), rounded.
+    wide = np.asarray(im, np.float64)
+    return np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8)[..., None]
+  return np.asarray(im.convert("L"))[..., None]
+
+
+def read_image(path: str | os.PathLike, rgb: bool = False) -> np.ndarray:
+  """One image file -> uint8 (H, W, C), decoded with Pillow; ``DataError`` names the file.
+
+  ``rgb=True`` (the metrics): exactly pytorch-fid's ``convert('RGB')``, so C = 3
+  (grayscale replicated, alpha dropped without compositing). ``rgb=False`` (training):
+  grayscale stays one channel (C = 1; 16-bit grayscale scaled by 1/257), everything
+  else becomes RGB (C = 3). A missing, fake or truncated file raises ``DataError``.
+  """
+  from PIL import Image  # A dependency of jaxgan (and of matplotlib).
+  path = pathlib.Path(path)
+  try:
+    with Image.open(path) as im:
+      img = _decode(im, rgb)
+  except FileNotFoundError as e:
+    raise DataError(f"{path}: no such file") from e
+  except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
+    raise DataError(f"{path}: cannot decode this image ({type(e).__name__}: {e})") from e
+  return img
 
 
 def load_folder(path: str | os.PathLike) -> ImageDataset:

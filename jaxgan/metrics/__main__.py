@@ -11,20 +11,32 @@ of statistics with ``mu`` and ``sigma`` (pytorch-fid's format). The FID Inceptio
 weights come from ``--weights PATH`` or the cache (``jaxgan.inception_weights``); they
 are downloaded only with ``--allow-download``. ``--random-weights`` gives numbers that
 mean nothing, for smoke tests.
+
+``fid`` prints N, the number of images behind each side, with the score (and returns it
+as ``n1``, ``n2``; ``--json`` writes the results), and warns when N < 2048 (or < the
+feature dimension): the FID estimator is biased upwards, the more so the smaller N, so
+only scores at equal N compare. Statistics files written by ``stats`` record N;
+pytorch-fid's do not ("N unknown"). Bad input (missing or undecodable files, NaN
+images, statistics that are not a mean and covariance) ends with one line on stderr and
+exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import pathlib
 import sys
+import warnings
 
 from jaxgan import inception_weights
 from jaxgan.metrics import evaluate
 from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
-from jaxgan.metrics.statistics import save_statistics
+from jaxgan.metrics.statistics import Statistics, save_statistics
+from jaxgan.nets.inception import FEATURE_DIM
 
 _BANNER = ("\n" + "!" * 78 + "\n!! RANDOM INCEPTION WEIGHTS: these numbers are NOT FID / IS / KID "
            "values.\n!! Use --random-weights for smoke tests only.\n" + "!" * 78 + "\n")
@@ -59,16 +71,20 @@ def _parser() -> argparse.ArgumentParser:
   sub = parser.add_subparsers(dest="command", required=True)
   p = sub.add_parser("fid", parents=[common], help="Frechet Inception Distance")
   p.add_argument("paths", nargs=2, metavar="PATH")
+  p.add_argument("--json", default=None, metavar="OUT.json",
+                 help="also write the results (with N) to this file")
   p = sub.add_parser("stats", parents=[common], help="save mu/sigma of a set of images")
   p.add_argument("path", metavar="PATH")
   p.add_argument("out", metavar="OUT.npz")
   p = sub.add_parser("is", parents=[common], help="Inception Score")
   p.add_argument("path", metavar="PATH")
   p.add_argument("--splits", type=int, default=10)
+  p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   p = sub.add_parser("kid", parents=[common], help="Kernel Inception Distance")
   p.add_argument("paths", nargs=2, metavar="PATH")
   p.add_argument("--subsets", type=int, default=100)
   p.add_argument("--subset-size", type=int, default=1000)
+  p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   return parser
 
 
@@ -95,16 +111,62 @@ def _features(source: evaluate.ImageSource, extractor, args, **keep) -> evaluate
   return evaluate.source_features(source, extractor, not args.no_progress, **keep)
 
 
+def format_score(value: float) -> str:
+  """'%.6f', except for a negative value beyond rounding (never shown as -0.000000)."""
+  return f"{value:.6e}" if value < 0 else f"{value:.6f}"
+
+
+def small_n_warning(counts: list[int | None], dim: int, singular: bool) -> str | None:
+  """One line when the FID rests on few images (N < max(2048, d)), else None.
+
+  The FID estimator is biased upwards, roughly by k / N (Chong & Forsyth 2020,
+  "Effectively unbiased FID and Inception Score", arXiv:1911.07023), and N <= d makes
+  the covariance singular.
+  """
+  limit = max(FEATURE_DIM, dim)
+  known = [n for n in counts if n is not None]
+  if known and min(known) < limit:
+    return (f"warning: FID from N = {min(known)} < {limit} images is biased upwards (the more, "
+            "the smaller N); compare scores only at equal N")
+  if singular:
+    return (f"warning: a covariance is singular (N <= {dim} images?): this FID is strongly "
+            "biased upwards; compare scores only at equal N")
+  return None
+
+
+def _frechet(stats: list[Statistics], paths: list[str]) -> tuple[float, bool]:
+  """(FID, whether a covariance was singular); that warning is left to small_n_warning."""
+  names = tuple(f"{p}: {k}" for p in paths for k in ("mu", "sigma"))
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    fid = frechet_distance(stats[0].mu, stats[0].sigma, stats[1].mu, stats[1].sigma,
+                           names=names)
+  singular = [w for w in caught if "is singular" in str(w.message)]
+  for w in caught:
+    if w not in singular:
+      warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+  return fid, bool(singular)
+
+
+def _fid(args) -> dict:
+  sources = [evaluate.open_source(p, args.max_images) for p in args.paths]
+  get_extractor = functools.cache(lambda: extractor_from_args(args))  # Built once, if needed.
+  stats = [evaluate.source_statistics(s, get_extractor, not args.no_progress) for s in sources]
+  fid, singular = _frechet(stats, args.paths)
+  counts = [s.n for s in stats]
+  shown = " and ".join("unknown" if n is None else str(n) for n in counts)
+  print(f"N = {shown} images, FID: {format_score(fid)}")  # The score last, for parsers.
+  line = small_n_warning(counts, stats[0].mu.shape[0], singular)
+  if line:
+    print(line, file=sys.stderr)
+  return {"fid": fid, "n1": counts[0], "n2": counts[1]}
+
+
 def run(argv: list[str] | None = None) -> dict:
   """Runs one command; returns its results (also printed)."""
   args = _parser().parse_args(argv)
   if args.command == "fid":
-    sources = [evaluate.open_source(p, args.max_images) for p in args.paths]
-    get_extractor = functools.cache(lambda: extractor_from_args(args))  # Built once, if needed.
-    (mu1, s1), (mu2, s2) = (evaluate.mean_and_covariance(s, get_extractor, not args.no_progress)
-                            for s in sources)
-    result = {"fid": frechet_distance(mu1, s1, mu2, s2)}
-    print(f"FID: {result['fid']:.6f}")
+    result = _fid(args)
   elif args.command == "stats":
     features = _features(_images(args.path, args), extractor_from_args(args), args)
     save_statistics(args.out, features.stats.mean(), features.stats.covariance(),
@@ -115,15 +177,17 @@ def run(argv: list[str] | None = None) -> dict:
     features = _features(_images(args.path, args), extractor_from_args(args), args,
                          keep_logits=True)
     mean, std = inception_score(features.logits, args.splits)
-    result = {"is_mean": mean, "is_std": std}
-    print(f"IS: {mean:.6f} +- {std:.6f}")
+    result = {"is_mean": mean, "is_std": std, "n": features.count}
+    print(f"IS: {mean:.6f} +- {std:.6f}  (N = {features.count} images, {args.splits} splits)")
   else:  # kid
     extractor = extractor_from_args(args)
     f1, f2 = (_features(_images(p, args), extractor, args, keep_pool3=True).pool3
               for p in args.paths)
     mean, std = kernel_inception_distance(f1, f2, args.subsets, args.subset_size)
-    result = {"kid_mean": mean, "kid_std": std}
-    print(f"KID: {mean:.6f} +- {std:.6f}")
+    result = {"kid_mean": mean, "kid_std": std, "n1": len(f1), "n2": len(f2)}
+    print(f"KID: {mean:.6f} +- {std:.6f}  (N = {len(f1)} and {len(f2)} images)")
+  if getattr(args, "json", None):
+    pathlib.Path(args.json).write_text(json.dumps(result, indent=1) + "\n")
   return result
 
 

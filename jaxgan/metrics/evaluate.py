@@ -10,10 +10,14 @@ give each process its share of the images and sum the statistics with
 ``jaxgan.metrics.statistics.merge_across_processes``.
 
 Sources: an in-memory array, a folder of images (read lazily, batch by batch, with
-Pillow, else matplotlib), an ``.npz`` of images (``x_train`` or its first array), or an
-``.npz`` of statistics (``mu``, ``sigma``; ``open_source``). A generator is evaluated
+``jaxgan.data.images.read_image(path, rgb=True)``: Pillow's ``convert('RGB')`` as in
+pytorch-fid), an ``.npz`` of images (``x_train`` or its first array), or an ``.npz`` of
+statistics (``mu``, ``sigma``, optionally ``n``; ``open_source``). Images that are not
+uint8 must be finite floats in [0, 1]; anything else raises ``SourceError`` (the same
+class as ``jaxgan.data.images.DataError``) naming the file. A generator is evaluated
 with ``generator_features``: ``sample(key, n)`` is called batch by batch and its images
-stay on the devices, never written to disk.
+stay on the devices, never written to disk (they are quantized with
+``jaxgan.data.images.to_uint8``, as if saved to PNG, and must be finite).
 
 Precision: float32 with ``matmul precision 'highest'`` by default, so that GPUs do not
 silently use TF32/bf16 passes in convolutions (features then match pytorch-fid's float32
@@ -25,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import pathlib
+import warnings
 from typing import Callable, Iterable, Iterator
 
 import jax
@@ -33,17 +38,16 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
-from jaxgan.data.images import read_image
+from jaxgan.data.images import IMAGE_SUFFIXES, DataError, read_image, to_uint8
 from jaxgan.metrics.preprocess import preprocess
-from jaxgan.metrics.statistics import FeatureStats
+from jaxgan.metrics.statistics import FeatureStats, Statistics, read_statistics
 from jaxgan.nets.inception import FEATURE_DIM, InceptionV3
 from jaxgan.parallel import DATA_AXIS
 
-IMAGE_SUFFIXES = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
+# pytorch-fid reads these suffixes only, and in lower case only (it globs '*.png' ...).
+PYTORCH_FID_SUFFIXES = tuple(s for s in IMAGE_SUFFIXES if s != ".gif")
 
-
-class SourceError(ValueError):
-  """An image or statistics source is missing or malformed."""
+SourceError = DataError  # One error class for image sources, training's and the metrics'.
 
 
 # ----------------------------------------------------------------------------- extraction
@@ -134,12 +138,16 @@ def extract(batches: Iterable, extractor: FeatureExtractor, total: int | None = 
 
 
 @functools.partial(jax.jit, static_argnames="quantize")
-def _generated_to_images(images: jax.Array, quantize: bool) -> jax.Array:
-  """[-1, 1] generator output -> uint8 (as if saved to PNG) or float [0, 1]."""
-  x = (images.astype(jnp.float32) + 1.0) / 2.0
+def _generated_to_images(images: jax.Array, quantize: bool) -> tuple[jax.Array, jax.Array]:
+  """[-1, 1] generator output -> (uint8 as if saved to PNG, or float [0, 1]; all finite?).
+
+  float32 arithmetic in both branches, also for float64 or bfloat16 generators.
+  """
+  x = images.astype(jnp.float32)
+  finite = jnp.all(jnp.isfinite(x))
   if quantize:
-    return jnp.clip(jnp.round(x * 255.0), 0, 255).astype(jnp.uint8)
-  return jnp.clip(x, 0.0, 1.0)
+    return to_uint8(x), finite
+  return jnp.clip((x + 1.0) / 2.0, 0.0, 1.0), finite
 
 
 def generator_features(sample: Callable[[jax.Array, int], jax.Array], key: jax.Array,
@@ -150,20 +158,28 @@ def generator_features(sample: Callable[[jax.Array, int], jax.Array], key: jax.A
 
   Batch i is ``sample(jax.random.fold_in(key, i), batch_size)`` (the extra images of the
   last batch are dropped). The images stay on the devices. ``quantize`` rounds them to
-  uint8 first, which is what the FID of the same images saved as PNG would see.
+  uint8 first, which is what the FID of the same images saved as PNG would see. NaN or
+  inf in any image raises ValueError (after the last batch: the check never waits).
   """
   if num_samples < 1:
     raise ValueError(f"num_samples must be positive, got {num_samples}")
   b = extractor.batch_size
 
   def dispatched():
+    finite = []
     for i, start in enumerate(range(0, num_samples, b)):
       images = sample(jax.random.fold_in(key, i), b)
       if images.ndim != 4 or images.shape[0] != b:
         raise ValueError(f"sample(key, {b}) must return ({b}, H, W, C) images, got "
                          f"{images.shape}")
-      out, _ = extractor.dispatch(_generated_to_images(images, quantize))
+      converted, ok = _generated_to_images(images, quantize)
+      finite.append(ok)
+      out, _ = extractor.dispatch(converted)
       yield out, min(b, num_samples - start)
+    bad = [i for i, ok in enumerate(finite) if not bool(ok)]
+    if bad:
+      raise ValueError(f"sample(key, {b}) returned NaN or inf images in batch(es) {bad[:5]} "
+                       "(a diverged generator?); no FID / IS of such images")
 
   return _run(dispatched(), num_samples, keep_pool3, keep_logits, progress, "generator")
 
@@ -192,14 +208,18 @@ def _check_images(images: np.ndarray, name: str) -> np.ndarray:
             images.shape[1] in (1, 3) else "")
     raise SourceError(f"{name}: images must be (N, H, W) or (N, H, W, 1|3), got "
                       f"{images.shape}{hint}")
+  if len(images) == 0:
+    raise SourceError(f"{name}: no images")
   if images.dtype != np.uint8:
     if not np.issubdtype(images.dtype, np.floating):
       raise SourceError(f"{name}: images must be uint8 or float in [0, 1], got {images.dtype}")
+    bad = int(np.size(images) - np.count_nonzero(np.isfinite(images)))
+    if bad:
+      raise SourceError(f"{name}: {bad} pixel values are NaN or inf; images must be uint8 "
+                        "or finite floats in [0, 1]")
     lo, hi = float(images.min()), float(images.max())
     if lo < 0.0 or hi > 1.0:
       raise SourceError(f"{name}: float images must lie in [0, 1], got [{lo:g}, {hi:g}]")
-  if len(images) == 0:
-    raise SourceError(f"{name}: no images")
   return images
 
 
@@ -210,31 +230,32 @@ def array_source(images, name: str = "array", max_images: int | None = None) -> 
   return ImageSource(name, len(images), lambda a, b: images[a:b])
 
 
-def _read_image(path: pathlib.Path) -> np.ndarray:
-  """One image as uint8 RGB (H, W, 3): grayscale replicated, alpha dropped (PIL's 'RGB')."""
-  try:
-    from PIL import Image
-  except ImportError:
-    Image = None
-  if Image is not None:
-    with Image.open(path) as im:
-      return np.asarray(im.convert("RGB"))
-  img = read_image(path)
-  return np.repeat(img, 3, axis=-1) if img.shape[-1] == 1 else img
+def _warn_unlike_pytorch_fid(root: pathlib.Path, files: list[pathlib.Path]) -> None:
+  skipped = [f.name for f in files if f.suffix not in PYTORCH_FID_SUFFIXES]
+  if skipped:
+    warnings.warn(f"{root}: {len(skipped)} files that pytorch-fid would not read ({skipped[0]}"
+                  f"{', ...' if len(skipped) > 1 else ''}; it reads lower-case "
+                  f"{', '.join(PYTORCH_FID_SUFFIXES)} only) are included here, so N and "
+                  "the scores differ from pytorch-fid's", UserWarning, stacklevel=3)
 
 
 def folder_source(path: str | pathlib.Path, max_images: int | None = None) -> ImageSource:
-  """The images directly in ``path`` (sorted by name, like pytorch-fid), read lazily."""
+  """The images directly in ``path`` (sorted by name, like pytorch-fid), read lazily.
+
+  Decoded by ``read_image(f, rgb=True)`` (pytorch-fid's ``convert('RGB')``); an image that
+  cannot be decoded raises ``SourceError`` naming it, when its batch is read.
+  """
   root = pathlib.Path(path)
   files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
   if not files:
     raise SourceError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
   if max_images:
     files = files[:max_images]
-  first = _read_image(files[0]).shape
+  _warn_unlike_pytorch_fid(root, files)
+  first = read_image(files[0], rgb=True).shape
 
   def read(a: int, b: int) -> np.ndarray:
-    images = [_read_image(f) for f in files[a:b]]
+    images = [read_image(f, rgb=True) for f in files[a:b]]
     for f, im in zip(files[a:b], images, strict=True):
       if im.shape != first:
         raise SourceError(f"{root}: images differ in size ({files[0].name} is {first}, "
@@ -245,8 +266,9 @@ def folder_source(path: str | pathlib.Path, max_images: int | None = None) -> Im
 
 
 def open_source(path: str | pathlib.Path,
-                max_images: int | None = None) -> ImageSource | tuple[np.ndarray, np.ndarray]:
-  """A folder or .npz of images -> ImageSource; an .npz with mu/sigma -> (mu, sigma)."""
+                max_images: int | None = None) -> ImageSource | Statistics:
+  """A folder or .npz of images -> ImageSource; an .npz with mu/sigma -> Statistics (checked
+  by ``read_statistics``: a sigma that is not a covariance raises StatisticsError)."""
   path = pathlib.Path(path)
   if path.is_dir():
     return folder_source(path, max_images)
@@ -256,8 +278,7 @@ def open_source(path: str | pathlib.Path,
     raise SourceError(f"{path}: expected a folder of images or an .npz file")
   with np.load(path) as f:
     if "mu" in f and "sigma" in f:
-      from jaxgan.metrics.statistics import load_statistics
-      return load_statistics(path)
+      return read_statistics(path)
     if not f.files:
       raise SourceError(f"{path}: empty .npz")
     key = "x_train" if "x_train" in f else f.files[0]
@@ -273,13 +294,24 @@ def source_features(source: ImageSource, extractor: FeatureExtractor, progress: 
                  desc=source.name)
 
 
-def mean_and_covariance(source: ImageSource | tuple[np.ndarray, np.ndarray],
+def source_statistics(source: ImageSource | Statistics,
+                      get_extractor: Callable[[], FeatureExtractor],
+                      progress: bool = True) -> Statistics:
+  """Statistics (mu, sigma, n) of what ``open_source`` returned: saved statistics as they
+  are, images through the Inception (``get_extractor`` is only called then, so
+  statistics files never need the weights)."""
+  if isinstance(source, Statistics):
+    return source
+  if not isinstance(source, ImageSource):  # A (mu, sigma) pair.
+    mu, sigma = source
+    return Statistics(np.asarray(mu, np.float64), np.asarray(sigma, np.float64))
+  stats = source_features(source, get_extractor(), progress).stats
+  return Statistics(stats.mean(), stats.covariance(), stats.n, source.name)
+
+
+def mean_and_covariance(source: ImageSource | Statistics,
                         get_extractor: Callable[[], FeatureExtractor],
                         progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-  """(mu, sigma) of what ``open_source`` returned: saved statistics as they are, images
-  through the Inception (``get_extractor`` is only called then, so statistics files
-  never need the weights)."""
-  if not isinstance(source, ImageSource):
-    return source
-  stats = source_features(source, get_extractor(), progress).stats
-  return stats.mean(), stats.covariance()
+  """(mu, sigma) of ``source_statistics``."""
+  stats = source_statistics(source, get_extractor, progress)
+  return stats.mu, stats.sigma

@@ -32,6 +32,9 @@ def inception_score(logits, splits: int = 10,
   logits = np.asarray(logits, np.float64)
   if logits.ndim != 2:
     raise ValueError(f"logits must be (N, classes), got shape {logits.shape}")
+  if not np.isfinite(logits).all():
+    raise ValueError(f"logits have {int(np.sum(~np.isfinite(logits)))} NaN or inf entries "
+                     "(NaN images?); the Inception Score is undefined")
   n = logits.shape[0]
   if splits < 1 or n < splits:
     raise ValueError(f"need at least one sample per split: {n} samples, {splits} splits")

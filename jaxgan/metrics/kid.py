@@ -46,6 +46,10 @@ def kernel_inception_distance(features1, features2, subsets: int = 100,
   f1, f2 = np.asarray(features1), np.asarray(features2)
   if f1.ndim != 2 or f2.ndim != 2 or f1.shape[1] != f2.shape[1]:
     raise ValueError(f"features must be (N1, d) and (N2, d), got {f1.shape} and {f2.shape}")
+  for name, f in (("features1", f1), ("features2", f2)):
+    if not np.isfinite(f).all():
+      raise ValueError(f"{name} have {int(np.sum(~np.isfinite(f)))} NaN or inf entries "
+                       "(NaN images?); the KID is undefined")
   n1, n2 = len(f1), len(f2)
   if min(n1, n2) < 2 or subsets < 1:
     raise ValueError(f"KID needs at least 2 samples per set and 1 subset; got {n1}, {n2} "
