@@ -2,6 +2,7 @@
 
     python bench/fid_throughput.py            # batch 500, 10 timed batches
     python bench/fid_throughput.py --small    # a quick CPU run: batch 8, 3 timed batches
+    python bench/fid_throughput.py --precision highest,default --json out.json
 
 Feature extraction: 32x32 uint8 RGB images, resized to 299x299 inside the model, pool3
 and logits out. Two jaxgan figures: "forward" (images already on the device, outputs
@@ -16,22 +17,29 @@ Frechet distance: 2048-d statistics of random features (non-singular), jaxgan's
 includes compilation) vs pytorch-fid's ``calculate_frechet_distance`` (scipy sqrtm),
 or the same formula inline when pytorch-fid is absent.
 
-Prints a markdown table with the device and the versions.
+Prints a markdown table with the device and the versions. ``--json PATH`` writes the
+figures (rewritten after each part, so a run that is killed keeps what it measured);
+a part that fails is recorded with its error and the next part runs. On CUDA,
+pytorch-fid is timed twice: with PyTorch's defaults (cuDNN may use TF32 in
+convolutions) and with TF32 off (full float32, as jaxgan's 'highest').
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import importlib.metadata
 import importlib.util
+import json
+import os
 import pathlib
 import platform
+import statistics
 import time
 import warnings
 
 import jax
 import numpy as np
-import scipy
 from scipy import linalg
 
 from jaxgan import inception_weights
@@ -77,7 +85,8 @@ def bench_jaxgan(state_dict, batch: int, batches: int, precision: str) -> dict[s
           "end to end img/s": n / e2e_s}
 
 
-def bench_pytorch_fid(state_dict, batch: int, batches: int) -> dict[str, float] | None:
+def bench_pytorch_fid(state_dict, batch: int, batches: int,
+                      tf32_variants: bool = False) -> dict[str, float] | None:
   if importlib.util.find_spec("torch") is None or importlib.util.find_spec("pytorch_fid") is None:
     return None
   import torch
@@ -104,8 +113,17 @@ def bench_pytorch_fid(state_dict, batch: int, batches: int) -> dict[str, float] 
 
   first_s = _timed(lambda: forward(xs[:1]))
   forward_s = _timed(lambda: forward(xs))
-  return {"first batch (compile) s": first_s, "forward img/s": batches * batch / forward_s,
-          "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}
+  out = {"first batch (compile) s": first_s, "forward img/s": batches * batch / forward_s,
+         "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+         "torch": torch.__version__, "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32}
+  if tf32_variants and device.type == "cuda" and torch.backends.cudnn.allow_tf32:
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+      forward(xs[:1])  # cuDNN picks its algorithms again.
+      out["forward img/s, TF32 off"] = batches * batch / _timed(lambda: forward(xs))
+    finally:
+      torch.backends.cudnn.allow_tf32 = True
+  return out
 
 
 def bench_frechet(dim: int) -> dict[str, float]:
@@ -115,7 +133,7 @@ def bench_frechet(dim: int) -> dict[str, float]:
     x = rng.standard_normal((2 * dim, dim)) * scale + rng.random(dim)
     stats += [x.mean(axis=0), np.cov(x, rowvar=False)]
   first = _timed(lambda: frechet_distance(*stats))
-  again = _timed(lambda: frechet_distance(*stats))
+  again = statistics.median(_timed(lambda: frechet_distance(*stats)) for _ in range(3))
   try:
     from pytorch_fid.fid_score import calculate_frechet_distance as reference
     name = "pytorch-fid (scipy sqrtm)"
@@ -128,47 +146,125 @@ def bench_frechet(dim: int) -> dict[str, float]:
 
   with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    ref_s = _timed(lambda: reference(*stats))
-    value, ref_value = frechet_distance(*stats), float(reference(*stats))
+    ref_value = []
+    ref_s = _timed(lambda: ref_value.append(float(reference(*stats))))  # Once: it is slow.
+    value = frechet_distance(*stats)
   return {"first": first, "again": again, "reference": ref_s, "name": name,
-          "rel_diff": abs(value - ref_value) / abs(ref_value)}
+          "rel_diff": abs(value - ref_value[0]) / abs(ref_value[0])}
+
+
+def _write(path, doc) -> None:
+  if path:
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def _attempt(fn):
+  """(result, None) or (None, 'ExcType: message'): one part's failure ends only that part."""
+  try:
+    return fn(), None
+  except Exception as e:  # noqa: BLE001 - recorded, and the next part runs.
+    return None, f"{type(e).__name__}: {e}"[:600]
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-  parser.add_argument("--small", action="store_true", help="batch 8, 3 timed batches")
-  parser.add_argument("--batch-size", type=int, default=500)
-  parser.add_argument("--batches", type=int, default=10, help="timed batches")
-  parser.add_argument("--precision", default="highest", choices=("highest", "high", "default"))
+  parser.add_argument("--small", action="store_true",
+                      help="batch 8, 3 timed batches (unless given explicitly)")
+  parser.add_argument("--batch-size", type=int, default=None, help="default 500")
+  parser.add_argument("--batches", type=int, default=None, help="timed batches, default 10")
+  parser.add_argument("--precision", default="highest",
+                      help="jaxgan's matmul precision: highest, high or default; several "
+                           "comma-separated are timed one after the other")
   parser.add_argument("--fid-dim", type=int, default=2048)
   parser.add_argument("--no-torch", action="store_true", help="skip pytorch-fid")
+  parser.add_argument("--json", default=None, help="write the figures to this file")
   args = parser.parse_args()
-  batch, batches = (8, 3) if args.small else (args.batch_size, args.batches)
-
-  state_dict = inception_weights.random_state_dict(0)
-  ours = bench_jaxgan(state_dict, batch, batches, args.precision)
-  theirs = None if args.no_torch else bench_pytorch_fid(state_dict, batch, batches)
-  fd = bench_frechet(args.fid_dim)
+  precisions = args.precision.split(",")
+  for p in precisions:
+    if p not in ("highest", "high", "default"):
+      parser.error(f"--precision: {p!r} is not highest, high or default")
+  batch = args.batch_size or (8 if args.small else 500)
+  batches = args.batches or (3 if args.small else 10)
 
   dev = jax.devices()[0]
+  doc = {"script": "bench/fid_throughput.py",
+         "meta": {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                      timespec="seconds"),
+                  "jax_device": dev.device_kind, "jax_platform": dev.platform,
+                  "device_count": jax.device_count(), "batch": batch, "batches": batches,
+                  "input": "32x32 uint8 RGB, resized to 299x299 inside the model",
+                  "precisions": precisions, "fid_dim": args.fid_dim,
+                  "weights": "random (inception_weights.random_state_dict(0)): the speed "
+                             "does not depend on the values; the figures are not FIDs",
+                  "versions": {k: _version(k) for k in ("jax", "jaxlib", "flax", "numpy",
+                                                        "scipy", "torch", "torchvision",
+                                                        "pytorch-fid")}},
+         "jaxgan": {}, "pytorch_fid": None, "frechet": None, "errors": {}}
+  _write(args.json, doc)
+  state_dict = inception_weights.random_state_dict(0)
+
+  def ours(precision):
+    doc["jaxgan"][precision], err = _attempt(
+        lambda: bench_jaxgan(state_dict, batch, batches, precision))
+    if err:
+      doc["errors"][f"jaxgan {precision}"] = err
+    _write(args.json, doc)
+
+  # The first precision, pytorch-fid and the Frechet distance first; further precisions
+  # last, so that a time limit cuts the extras.
+  ours(precisions[0])
+  if args.no_torch:
+    doc["pytorch_fid_status"] = "skipped"
+  elif importlib.util.find_spec("torch") is None:
+    doc["pytorch_fid_status"] = "not installed (torch)"
+  elif importlib.util.find_spec("pytorch_fid") is None:
+    doc["pytorch_fid_status"] = "not installed (pytorch-fid)"
+  else:
+    theirs, err = _attempt(lambda: bench_pytorch_fid(state_dict, batch, batches, True))
+    doc["pytorch_fid"], doc["pytorch_fid_status"] = theirs, "failed" if err else "ok"
+    if err:
+      doc["errors"]["pytorch-fid"] = err
+  _write(args.json, doc)
+  doc["frechet"], err = _attempt(lambda: bench_frechet(args.fid_dim))
+  if err:
+    doc["errors"]["frechet"] = err
+  _write(args.json, doc)
+  for precision in precisions[1:]:
+    ours(precision)
+  doc["complete"] = True
+  _write(args.json, doc)
+
+  theirs, fd = doc["pytorch_fid"], doc["frechet"]
   print(f"\nDevice: {dev.platform} / {dev.device_kind} x {jax.device_count()} "
         f"({platform.processor() or platform.machine()}); pytorch-fid on "
-        f"{theirs['device'] if theirs else 'n/a'}")
-  print(f"Versions: jax {jax.__version__}, jaxlib {_version('jaxlib')}, flax "
-        f"{_version('flax')}, numpy {np.__version__}, scipy {scipy.__version__}, torch "
-        f"{_version('torch')}, torchvision {_version('torchvision')}, pytorch-fid "
-        f"{_version('pytorch-fid')}")
+        f"{theirs['device'] if theirs else doc['pytorch_fid_status']}")
+  versions = doc["meta"]["versions"]
+  print("Versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
   print(f"Feature extraction: 32x32 -> 299x299, batch {batch}, {batches} timed batches, "
-        f"jaxgan precision '{args.precision}'\n")
+        f"random weights\n")
   fmt = lambda v: "n/a" if v is None else (f"{v:,.1f}" if v >= 10 else f"{v:.3g}")  # noqa
   get = lambda d, k: None if d is None or k not in d else d[k]  # noqa: E731
-  print("| measurement | jaxgan | pytorch-fid |")
-  print("|---|---|---|")
+  print("| measurement | " + " | ".join(f"jaxgan ({p})" for p in precisions)
+        + " | pytorch-fid |")
+  print("|---|" + "---|" * len(precisions) + "---|")
   for key in ("forward img/s", "end to end img/s", "first batch (compile) s"):
-    print(f"| {key} | {fmt(ours[key])} | {fmt(get(theirs, key))} |")
-  print(f"| Frechet distance {args.fid_dim}-d, s (first call / again) | "
-        f"{fd['first']:.2f} / {fd['again']:.2f} | {fd['reference']:.2f} ({fd['name']}) |")
-  print(f"\nFrechet distance relative difference jaxgan vs {fd['name']}: {fd['rel_diff']:.2e}")
+    print(f"| {key} | " + " | ".join(fmt(get(doc["jaxgan"][p], key)) for p in precisions)
+          + f" | {fmt(get(theirs, key))} |")
+  if get(theirs, "forward img/s, TF32 off") is not None:
+    print("| forward img/s, TF32 off | " + " | ".join("" for _ in precisions)
+          + f" | {fmt(theirs['forward img/s, TF32 off'])} |")
+  if fd:
+    print(f"\n| Frechet distance {args.fid_dim}-d, s | jaxgan first call (compiles) | jaxgan "
+          f"again | {fd['name']} |\n|---|---|---|---|\n| | {fd['first']:.3f} | "
+          f"{fd['again']:.3f} | {fd['reference']:.3f} |")
+    print(f"\nFrechet distance relative difference jaxgan vs {fd['name']}: "
+          f"{fd['rel_diff']:.2e}")
+  for part, err in doc["errors"].items():
+    print(f"{part}: failed: {err}")
 
 
 if __name__ == "__main__":

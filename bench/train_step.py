@@ -3,6 +3,7 @@
     python bench/train_step.py                 # DCGAN-64 and WGAN-GP-64 at full size (GPU)
     python bench/train_step.py --small         # small sizes, for a CPU
     python bench/train_step.py --dtype bfloat16
+    python bench/train_step.py --dtypes float32,bfloat16 --json out.json --budget-s 60
 
 Workloads (issue 5): DCGAN-64 (nz 100, 64 filters, batch 128, non-saturating, Adam
 2e-4) and WGAN-GP-64 (same G, norm-free critic, batch 64, 5 critic steps + 1 G step
@@ -14,12 +15,31 @@ models and steps directly in Flax/optax (no jaxgan), to show what the library's
 abstractions cost. Reported: the median over ``--steps`` steps after
 ``--warmup`` steps, images/s (real images consumed per second) and the ratio
 other / jaxgan (> 1: jaxgan is faster).
+
+bfloat16: jaxgan computes in bfloat16 with float32 parameters (``make_models(dtype=)``);
+the PyTorch side runs the same float32 models under ``torch.autocast(dtype=bfloat16)``
+(its usual mixed precision; no loss scaling is needed for bfloat16). Plain JAX is
+float32 only. GPU work is timed per step to completion (``jax.block_until_ready``,
+``torch.cuda.synchronize``). Both libraries' TF32 settings are left at their defaults and
+recorded in the ``--json`` output.
+
+``--json PATH`` writes every measurement (status ok / failed / timeout / not installed /
+skipped, ms, images/s, the warmup's seconds including compilation) after each one, so a
+run that is killed keeps what it had measured. ``--budget-s`` bounds each measurement
+(a soft limit, checked whenever Python runs); a measurement that fails or runs over is
+recorded as such and the next one starts.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import json
+import os
+import pathlib
 import platform
+import signal
 import statistics
 import time
 
@@ -39,9 +59,14 @@ WORKLOADS = {  # name: (batch, n_critic, critic norm, game, penalty weight, (lr,
 }
 
 
+LAST_WARMUP_S = [0.0]  # Seconds of the last measurement's warmup (compilation included).
+
+
 def _median_ms(run_step, warmup: int, steps: int) -> float:
-  for _ in range(warmup):
+  t0 = time.perf_counter()
+  for _ in range(max(warmup, 1)):  # At least one: the first step compiles.
     run_step()
+  LAST_WARMUP_S[0] = time.perf_counter() - t0
   times = []
   for _ in range(steps):
     t0 = time.perf_counter()
@@ -189,7 +214,9 @@ def bench_plain_jax(name, size, features, latent, batch_scale, warmup, steps):
   return _median_ms(run, warmup, steps)
 
 
-def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, steps):
+def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, steps,
+                dtype="float32"):
+  """PyTorch's usual loop; ``dtype='bfloat16'``: the same float32 models under autocast."""
   import torch
   from torch import nn
 
@@ -256,6 +283,13 @@ def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, ste
     opt_g.step()
 
   step = dcgan_step if name == "DCGAN-64" else wgan_gp_step
+  if dtype == "bfloat16":
+    plain_step = step
+
+    def step():
+      with torch.autocast(device, dtype=torch.bfloat16):
+        plain_step()
+
   if compiled:
     step = torch.compile(step)
 
@@ -267,43 +301,186 @@ def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, ste
   return _median_ms(run, warmup, steps), batch * n_critic, torch.__version__
 
 
+class _OverBudget(Exception):
+  pass
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float):
+  """Raises _OverBudget in the main thread after ``seconds`` (0: no limit)."""
+  if not seconds or not hasattr(signal, "SIGALRM"):
+    yield
+    return
+
+  def on_alarm(signum, frame):
+    raise _OverBudget()
+
+  previous = signal.signal(signal.SIGALRM, on_alarm)
+  signal.setitimer(signal.ITIMER_REAL, seconds)
+  try:
+    yield
+  finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def _measure(fn, budget_s: float) -> dict:
+  """Runs ``fn() -> ms``; {'status', 'ms', 'warmup_s', 'note'} whatever happens."""
+  LAST_WARMUP_S[0] = float("nan")
+  t0 = time.perf_counter()
+  try:
+    with _time_limit(budget_s):
+      ms = fn()
+    return {"status": "ok", "ms": ms, "warmup_s": round(LAST_WARMUP_S[0], 3)}
+  except _OverBudget:
+    return {"status": "timeout", "note": f"over the budget of {budget_s:g} s"}
+  except Exception as e:  # noqa: BLE001 - recorded, and the next measurement runs.
+    return {"status": "failed", "note": f"{type(e).__name__}: {e}"[:600],
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+class _Recorder:
+  """Collects measurements and rewrites the JSON file after each one."""
+
+  def __init__(self, path: str | None, meta: dict):
+    self.path = pathlib.Path(path) if path else None
+    self.doc = {"script": "bench/train_step.py", "meta": meta, "measurements": []}
+    self._write()
+
+  def add(self, **entry) -> dict:
+    self.doc["measurements"].append(entry)
+    self._write()
+    return entry
+
+  def finish(self):
+    self.doc["complete"] = True
+    self._write()
+
+  def _write(self):
+    if self.path is None:
+      return
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = self.path.with_name(self.path.name + ".tmp")
+    tmp.write_text(json.dumps(self.doc, indent=1, default=str))
+    os.replace(tmp, self.path)
+
+
+def _torch_info(torch) -> dict:
+  if torch is None:
+    return {"installed": False}
+  cuda = torch.cuda.is_available()
+  return {"installed": True, "version": torch.__version__, "cuda": torch.version.cuda,
+          "device": torch.cuda.get_device_name() if cuda else "cpu",
+          "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+          "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+          "float32_matmul_precision": torch.get_float32_matmul_precision()}
+
+
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--small", action="store_true", help="32 px, 16 filters, 1/8 batch")
   parser.add_argument("--dtype", default="float32", choices=("float32", "bfloat16"))
+  parser.add_argument("--dtypes", default=None,
+                      help="comma-separated, e.g. float32,bfloat16 (default: --dtype)")
   parser.add_argument("--steps", type=int, default=100)
   parser.add_argument("--warmup", type=int, default=10)
   parser.add_argument("--no-compile", action="store_true", help="skip torch.compile")
+  parser.add_argument("--no-plain", action="store_true", help="skip the plain JAX version")
+  parser.add_argument("--no-torch", action="store_true", help="skip PyTorch altogether")
   parser.add_argument("--workloads", default=",".join(WORKLOADS))
+  parser.add_argument("--json", default=None, help="write the measurements to this file")
+  parser.add_argument("--budget-s", type=float, default=0.0,
+                      help="soft time limit of each measurement, seconds (0: none)")
   args = parser.parse_args()
+  dtypes = (args.dtypes or args.dtype).split(",")
+  for d in dtypes:
+    if d not in ("float32", "bfloat16"):
+      parser.error(f"--dtypes: {d!r} is not float32 or bfloat16")
+  workloads = args.workloads.split(",")
+  for w in workloads:
+    if w not in WORKLOADS:
+      parser.error(f"--workloads: {w!r} is not one of {', '.join(WORKLOADS)}")
   size, features, scale = (32, 16, 1 / 8) if args.small else (64, 64, 1.0)
   latent = 100
-  try:
-    import torch
-  except ImportError:
-    torch = None
+  torch = None
+  if not args.no_torch:
+    try:
+      import torch
+    except ImportError:
+      pass
   device = jax.devices()[0]
+  meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+          "jax_device": device.device_kind, "jax_platform": device.platform,
+          "jax": jax.__version__, "jax_default_matmul_precision":
+          str(jax.config.jax_default_matmul_precision), "torch": _torch_info(torch),
+          "small": args.small, "size": size, "features": features, "batch_scale": scale,
+          "latent": latent, "steps": args.steps, "warmup": args.warmup, "dtypes": dtypes,
+          "workloads": {w: dict(zip(("batch", "n_critic"),
+                                    (max(2, int(WORKLOADS[w][0] * scale)), WORKLOADS[w][1])))
+                        for w in workloads},
+          "torch_bfloat16": "torch.autocast(dtype=torch.bfloat16) over float32 models"}
+  rec = _Recorder(args.json, meta)
   print(f"device: {device.device_kind} ({device.platform}), {platform.processor() or ''}; "
         f"jax {jax.__version__}; torch {torch.__version__ if torch else 'not installed'}; "
-        f"{size} px, {features} filters, batch x{scale:g}, jaxgan dtype {args.dtype}; "
+        f"{size} px, {features} filters, batch x{scale:g}, jaxgan dtypes {','.join(dtypes)}; "
         f"median of {args.steps} steps after {args.warmup}\n")
-  print("| workload | jaxgan ms | images/s | plain JAX ms | ratio | torch eager ms | ratio "
-        "| torch.compile ms | ratio |")
-  print("|---|---|---|---|---|---|---|---|---|")
-  for name in args.workloads.split(","):
-    ms, images = bench_jaxgan(name, size, features, latent, scale, args.dtype, args.warmup,
-                              args.steps)
-    row = [name, f"{ms:.2f}", f"{images / ms * 1e3:.0f}"]
-    p_ms = bench_plain_jax(name, size, features, latent, scale, args.warmup, args.steps)
-    row += [f"{p_ms:.2f}", f"{p_ms / ms:.2f}"]
-    for compiled in (False, True):
-      if torch is None or (compiled and args.no_compile):
-        row += ["-", "-"]
-        continue
-      t_ms, _, _ = bench_torch(name, size, features, latent, scale, compiled, args.warmup,
-                               args.steps)
-      row += [f"{t_ms:.2f}", f"{t_ms / ms:.2f}"]
-    print("| " + " | ".join(row) + " |", flush=True)
+  print("| workload | dtype | jaxgan ms | images/s | plain JAX ms | ratio | torch eager ms "
+        "| ratio | torch.compile ms | ratio |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  common = (size, features, latent, scale)
+  for name in workloads:
+    images = max(2, int(WORKLOADS[name][0] * scale)) * WORKLOADS[name][1]
+    got = {}
+
+    def record(impl, dtype, result):
+      if result.get("ms"):
+        result["images_per_s"] = images / result["ms"] * 1e3
+      got[impl, dtype] = rec.add(workload=name, dtype=dtype, impl=impl, images=images,
+                                 **result)
+
+    def torch_entry(compiled, dtype):
+      if torch is None:
+        return {"status": "not installed"}
+      if compiled and args.no_compile:
+        return {"status": "skipped"}
+      return _measure(lambda: bench_torch(name, *common, compiled, args.warmup, args.steps,
+                                          dtype)[0], args.budget_s)
+
+    # The figures the goals need first (jaxgan and eager PyTorch in every dtype), then
+    # plain JAX, then torch.compile (the slowest to compile).
+    for dtype in dtypes:
+      record("jaxgan", dtype, _measure(
+          lambda: bench_jaxgan(name, *common, dtype, args.warmup, args.steps)[0],
+          args.budget_s))
+      record("torch_eager", dtype, torch_entry(False, dtype))
+    for dtype in dtypes:
+      if dtype == "float32" and not args.no_plain:
+        record("plain_jax", dtype, _measure(
+            lambda: bench_plain_jax(name, *common, args.warmup, args.steps), args.budget_s))
+      else:
+        record("plain_jax", dtype, {"status": "skipped"})
+    for dtype in dtypes:
+      record("torch_compile", dtype, torch_entry(True, dtype))
+
+    def cell(impl, dtype, base):
+      r = got[impl, dtype]
+      if r["status"] != "ok":
+        return [r["status"] if r["status"] != "skipped" else "-", "-"]
+      ratio = f"{r['ms'] / base:.2f}" if base else "-"
+      return [f"{r['ms']:.2f}", ratio]
+
+    for dtype in dtypes:
+      ours = got["jaxgan", dtype]
+      base = ours["ms"] if ours["status"] == "ok" else None
+      row = [name, dtype] + ([f"{base:.2f}", f"{images / base * 1e3:.0f}"] if base
+                             else [ours["status"], "-"])
+      for impl in ("plain_jax", "torch_eager", "torch_compile"):
+        row += cell(impl, dtype, base)
+      print("| " + " | ".join(row) + " |", flush=True)
+  rec.finish()
+  for m in rec.doc["measurements"]:
+    if m["status"] in ("failed", "timeout"):
+      print(f"{m['workload']} {m['dtype']} {m['impl']}: {m['status']}: {m.get('note', '')}")
 
 
 if __name__ == "__main__":
