@@ -2,7 +2,9 @@
 
 Adam 2e-4 decayed linearly to 0 over 100,000 generator steps, betas (0, 0.9), lambda 10,
 5 critic steps per generator step, batch 64 (Gulrajani et al. 2017, sec. 5 and their
-gan_cifar.py). Nets: the DCGAN layout with a norm-free critic (the paper's best CIFAR-10
+gan_cifar.py). Both players' decay counts generator steps, so a shorter run overrides
+three fields: --config.train.steps=N --config.g_optimizer.decay_steps=N
+--config.d_optimizer.decay_steps=N (a decay that ends before the run is warned about). Nets: the DCGAN layout with a norm-free critic (the paper's best CIFAR-10
 numbers use a ResNet, not included here).
 """
 
@@ -26,7 +28,7 @@ def get_config():
   c.train.log_every = 100
   c.train.plot_every = 2_500
   c.train.checkpoint_every = 2_500
-  for opt, updates in ((c.g_optimizer, c.train.steps), (c.d_optimizer, 5 * c.train.steps)):
+  for opt in (c.g_optimizer, c.d_optimizer):
     opt.name, opt.learning_rate, opt.b1, opt.b2 = "adam", 2e-4, 0.0, 0.9
-    opt.decay_steps = updates
+    opt.decay_steps = c.train.steps  # Training steps, for both players (as gan_cifar.py).
   return c

@@ -5,8 +5,10 @@
     jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000]   # FID + IS, no files
     jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2
 
-Errors in the input (config fields, data, checkpoints, divergence) are reported in one
-line and exit with status 1; a run stopped by SIGTERM/SIGINT exits with 128 + signal.
+Errors in the input (config files and fields, data, checkpoints, a workdir in use, memory
+that the settings exceed) are reported in one line and exit with status 2; a run that
+diverged (or skipped more than half of its steps) exits with 1; a run stopped by
+SIGTERM/SIGINT exits with 128 + signal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import functools
 import json
 import pathlib
 import sys
+import traceback
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
@@ -24,9 +28,17 @@ from jaxgan import config as config_lib
 from jaxgan.checkpoint import CheckpointError
 from jaxgan.data.images import DataError, to_uint8
 from jaxgan.validation import ConfigError, check_field
+from jaxgan.workdir_lock import WorkdirLocked
 
 DEFAULT_CONFIG = str(pathlib.Path(config_lib.__file__).resolve())  # Its get_config().
 METRICS = ("fid", "stats", "is", "kid")
+INPUT_ERROR, FAILED = 2, 1  # Exit statuses: bad input (usage, config, data, workdir); a failed run.
+
+
+def fail(message: str, status: int = INPUT_ERROR):
+  """Prints ``error: message`` on stderr and exits with ``status``."""
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(status)
 
 
 def _define_train_flags() -> None:
@@ -38,27 +50,73 @@ def _define_train_flags() -> None:
                       "go; an existing run there is resumed.")
 
 
+def _config_arg(argv: list[str]) -> str | None:
+  """The config file named by ``--config=PATH[:args]`` or ``--config PATH``, if any."""
+  for i, arg in enumerate(argv):
+    path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
+        argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
+    if path is not None:
+      return path.split(":", 1)[0]
+  return None
+
+
+def _config_file_error(path: str, e: BaseException) -> str:
+  """One line for an exception raised while loading the config file ``path``."""
+  if isinstance(e, SyntaxError) and e.filename and e.lineno:
+    return f"config file {e.filename}, line {e.lineno}: {e.msg}"
+  if isinstance(e, AttributeError) and getattr(e, "name", None) == "get_config":
+    return (f"config file {path} defines no get_config(); it should return "
+            "jaxgan.config.get_config() with some fields changed")
+  target = pathlib.Path(path).resolve()
+  lines = [f.lineno for f in traceback.extract_tb(e.__traceback__)
+           if pathlib.Path(f.filename).resolve() == target]
+  where = f", line {lines[-1]}" if lines else ""
+  text = " ".join(str(e).split())
+  return f"config file {path}{where}: {type(e).__name__}: {text}"
+
+
 def _parse_train_flags(argv: list[str]):
-  """absl's parser, with bad config overrides reported in one line instead of a traceback."""
+  """absl's parser, with a bad config file or override reported in one line (exit 2)."""
+  path = _config_arg(argv)
+  if path is not None and not pathlib.Path(path).is_file():
+    fail(f"config file {path} does not exist")
   try:
     for arg in argv[1:]:
       if arg.startswith("--config."):
         check_field(arg[len("--config."):].split("=", 1)[0])
-    return flags.FLAGS(argv)
+    rest = flags.FLAGS(argv)
   except (ConfigError, flags.Error) as e:
-    sys.exit(f"error: {e}")
+    fail(str(e))
+  except Exception as e:  # noqa: BLE001 - the user's config file raised while loading.
+    fail(_config_file_error(path or DEFAULT_CONFIG, e))
+  try:
+    config = flags.FLAGS.config
+  except Exception as e:  # noqa: BLE001 - ml_collections defers some load errors to here.
+    fail(_config_file_error(path or DEFAULT_CONFIG, e))
+  if not isinstance(config, ml_collections.ConfigDict):
+    fail(f"config file {path}: get_config() returned a {type(config).__name__}, not an "
+         "ml_collections.ConfigDict; return jaxgan.config.get_config() with fields changed")
+  return rest
 
 
 def _train_main(argv: list[str]) -> None:
   from jaxgan.train import DivergenceError, TrainingInterrupted, train_and_evaluate
   if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    fail(f"unexpected arguments: {' '.join(argv[1:])} (config fields are set as "
+         "--config.train.steps=500)")
   if not flags.FLAGS["verbosity"].present:  # Keep orbax's INFO chatter out of the console.
     logging.set_verbosity(logging.WARNING)
   try:
     train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
-  except (ConfigError, CheckpointError, DataError, DivergenceError) as e:
-    sys.exit(f"error: {e}")
+  except (ConfigError, CheckpointError, DataError, WorkdirLocked) as e:
+    fail(str(e))
+  except DivergenceError as e:
+    fail(str(e), FAILED)
+  except (FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+          PermissionError) as e:  # A --workdir or data path that cannot be used.
+    fail(" ".join(str(e).split()))
+  except OSError as e:  # A full disk, a failing device: the run failed, not its input.
+    fail(" ".join(str(e).split()), FAILED)
   except TrainingInterrupted as e:
     print(e, file=sys.stderr)
     sys.exit(128 + e.signum)
@@ -70,13 +128,11 @@ def _importable_configs(argv: list[str]) -> None:
   The folder that holds the config's folder goes on ``sys.path``, wherever the command
   runs from; ``configs/`` is a folder of user files, not an installed package.
   """
-  for i, arg in enumerate(argv):
-    path = arg.split("=", 1)[1] if arg.startswith("--config=") else (
-        argv[i + 1] if arg == "--config" and i + 1 < len(argv) else None)
-    if path:
-      root = str(pathlib.Path(path.split(":", 1)[0]).resolve().parent.parent)
-      if root not in sys.path:
-        sys.path.insert(0, root)
+  path = _config_arg(argv)
+  if path:
+    root = str(pathlib.Path(path).resolve().parent.parent)
+    if root not in sys.path:
+      sys.path.insert(0, root)
 
 
 def train(argv: list[str]) -> None:
@@ -100,22 +156,31 @@ def sample(argv: list[str]) -> None:
   try:
     _sample(args)
   except (ConfigError, CheckpointError, DataError, FileNotFoundError, ValueError) as e:
-    sys.exit(f"error: {e}")
+    fail(str(e))
 
 
 def _restore_run(workdir_arg: str, step: int | None):
   """(config, train state, data shape, number of classes) of a run's checkpoint."""
-  import ml_collections
-
   from jaxgan import checkpoint
+
+  from jaxgan.resume import read_json
 
   workdir = pathlib.Path(workdir_arg)
   for name in ("config.json", "data.json"):
     if not (workdir / name).exists():
       raise FileNotFoundError(f"{workdir / name} is missing: is {workdir} a jaxgan run?")
-  config = ml_collections.ConfigDict(json.loads((workdir / "config.json").read_text()))
-  data = json.loads((workdir / "data.json").read_text())
-  shape, num_classes = tuple(data["shape"]), data["num_classes"]
+  saved, data = read_json(workdir / "config.json"), read_json(workdir / "data.json")
+  config = config_lib.get_config()  # Fields newer than the run keep their defaults.
+  try:
+    with config.ignore_type():
+      config.update(saved)
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    raise ConfigError(f"{workdir / 'config.json'} is not a jaxgan config ({e})") from None
+  try:
+    shape, num_classes = tuple(map(int, data["shape"])), int(data["num_classes"])
+  except (KeyError, TypeError, ValueError) as e:
+    raise ConfigError(f"{workdir / 'data.json'} lacks the data's shape or classes "
+                      f"({type(e).__name__}: {e})") from None
   state = config_lib.initial_state(config, shape, num_classes)
   manager = checkpoint.make_manager(workdir / "checkpoints", config.train.keep_checkpoints)
   if step is not None and step not in manager.all_steps():
@@ -181,7 +246,7 @@ def evaluate(argv: list[str]) -> None:
     _evaluate(args)
   except (ConfigError, CheckpointError, DataError, FileNotFoundError, ValueError,
           WeightsError, SourceError) as e:
-    sys.exit(f"error: {e}")
+    fail(str(e))
 
 
 def _evaluate(args) -> None:
@@ -226,7 +291,8 @@ def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
   commands = ("train", "sample", "evaluate") + METRICS
   if not argv or argv[0] not in commands:
-    sys.exit(__doc__ + f"\nerror: the first argument must be one of: {', '.join(commands)}")
+    print(__doc__, file=sys.stderr)
+    fail(f"the first argument must be one of: {', '.join(commands)}")
   command, rest = argv[0], argv[1:]
   if command == "train":
     train([f"jaxgan {command}", *rest])

@@ -106,7 +106,8 @@ def get_config() -> ml_collections.ConfigDict:
   opt.eps = 1e-8
   opt.decay = 0.9                 # rmsprop
   opt.momentum = 0.0              # sgd
-  opt.decay_steps = 0             # > 0: linear decay of the learning rate to 0.
+  opt.decay_steps = 0             # > 0: linear decay of the learning rate to 0 over that
+                                  # many training steps (generator updates), both players.
   c.g_optimizer = opt
   c.d_optimizer = ml_collections.ConfigDict(opt.to_dict())
 
@@ -127,6 +128,10 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.eval_samples = 2500
   c.train.on_nonfinite = "stop"   # stop | skip: what a NaN/inf loss or gradient does.
   c.train.ema_decay = 0.0         # > 0: sample from a moving average of G's parameters.
+  c.train.critic_unroll = 0       # Critic steps unrolled per loop iteration of the step
+                                  # (0: all up to 16 critic steps, else 4; see StepConfig).
+  c.train.allow_config_change = False  # True: a resume may change any field (warned and
+                                       # recorded); otherwise only run length and logging.
   return c
 
 
@@ -137,7 +142,8 @@ def step_config(config: ml_collections.ConfigDict) -> StepConfig:
       game=losses.get_game(loss.game), penalty=penalties.get_penalty(config.penalty.name),
       d_constraint=penalties.weight_clipping if config.penalty.weight_clip > 0 else None,
       n_critic=config.train.n_critic, mode=config.train.mode, acgan=m.aux_classifier,
-      feature_matching=loss.feature_matching)
+      feature_matching=loss.feature_matching,
+      critic_unroll=config.train.get("critic_unroll", 0) or None)
 
 
 def hparams(config: ml_collections.ConfigDict) -> HParams:
@@ -150,10 +156,21 @@ def hparams(config: ml_collections.ConfigDict) -> HParams:
       ema_decay=config.train.ema_decay)
 
 
-def optimizer(o: ml_collections.ConfigDict):
-  """One player's optimizer from its config group (``config.g_optimizer`` or ``d_optimizer``)."""
+def optimizer(o: ml_collections.ConfigDict, updates_per_step: int = 1):
+  """One player's optimizer from its config group (``config.g_optimizer`` or ``d_optimizer``).
+
+  ``updates_per_step``: the player's updates per training step (D: ``train.n_critic``), so
+  that ``decay_steps`` counts training steps; ``optimizers(config)`` passes it.
+  """
   return make_optimizer(o.name, o.learning_rate, b1=o.b1, b2=o.b2, eps=o.eps, decay=o.decay,
-                        momentum=o.momentum, decay_steps=o.decay_steps)
+                        momentum=o.momentum, decay_steps=o.decay_steps,
+                        updates_per_step=updates_per_step)
+
+
+def optimizers(config: ml_collections.ConfigDict):
+  """(G's optimizer, D's optimizer), both decaying over training steps (generator updates)."""
+  return (optimizer(config.g_optimizer),
+          optimizer(config.d_optimizer, updates_per_step=config.train.n_critic))
 
 
 def models(config: ml_collections.ConfigDict, data_shape: Sequence[int], num_classes: int = 0):
@@ -172,6 +189,5 @@ def initial_state(config: ml_collections.ConfigDict, data_shape: Sequence[int] |
   shape = tuple(data_shape or toy.data_shape(config.data.name))
   generator, discriminator = models(config, shape, num_classes)
   return create_state(jax.random.key(config.seed), generator, discriminator,
-                      optimizer(config.g_optimizer), optimizer(config.d_optimizer),
-                      config.model.latent_dim, shape, num_classes,
+                      *optimizers(config), config.model.latent_dim, shape, num_classes,
                       ema=config.train.ema_decay > 0, hparams=hparams(config))

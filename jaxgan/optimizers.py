@@ -14,9 +14,17 @@ import optax
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 
 
-def _linear_decay(decay_steps: int) -> optax.Schedule:
-  """1 at update 0 falling linearly to 0 at ``decay_steps`` (and 0 after)."""
-  return optax.linear_schedule(1.0, 0.0, decay_steps)
+def _linear_decay(decay_steps: int, updates_per_step: int = 1) -> optax.Schedule:
+  """1 at training step 0 falling linearly to 0 at step ``decay_steps`` (and 0 after).
+
+  The schedule is called with the player's own update count; a player updated
+  ``updates_per_step`` times per training step (D, ``n_critic`` times) is at step
+  ``count // updates_per_step``.
+  """
+  linear = optax.linear_schedule(1.0, 0.0, decay_steps)
+  if updates_per_step == 1:
+    return linear
+  return lambda count: linear(count // updates_per_step)
 
 
 def make_optimizer(
@@ -29,6 +37,7 @@ def make_optimizer(
     decay: float = 0.9,
     momentum: float = 0.0,
     decay_steps: int = 0,
+    updates_per_step: int = 1,
 ) -> optax.GradientTransformation:
   """Builds an optax optimizer whose numbers live in its state.
 
@@ -39,8 +48,11 @@ def make_optimizer(
     learning_rate: the (initial) learning rate, >= 0.
     b1, b2, eps, decay, momentum: the coefficients of the named optimizer.
     decay_steps: > 0 scales the updates by a factor falling linearly from 1 to 0 over
-      that many updates of this player (the WGAN-GP CIFAR-10 schedule); the learning
-      rate in the state stays the initial one.
+      that many training steps (generator updates), for both players as in the WGAN-GP
+      CIFAR-10 reference (gan_cifar.py); the learning rate in the state stays the
+      initial one.
+    updates_per_step: how many times this player is updated per training step (D:
+      ``n_critic``), so that its decay counts training steps, not its own updates.
 
   Returns:
     The optimizer; ``opt_state.hyperparams`` holds 'learning_rate' and the coefficients.
@@ -49,7 +61,10 @@ def make_optimizer(
     raise ValueError(f"unknown optimizer {name!r}; expected one of: {', '.join(OPTIMIZERS)}")
   if not (math.isfinite(learning_rate) and learning_rate >= 0):
     raise ValueError(f"learning_rate must be finite and >= 0, got {learning_rate}")
-  then = (optax.scale_by_schedule(_linear_decay(decay_steps)),) if decay_steps > 0 else ()
+  if not (isinstance(updates_per_step, int) and updates_per_step >= 1):
+    raise ValueError(f"updates_per_step must be an integer >= 1, got {updates_per_step!r}")
+  then = ((optax.scale_by_schedule(_linear_decay(decay_steps, updates_per_step)),)
+          if decay_steps > 0 else ())
   # inject_hyperparams reads each factory's signature: the arguments are spelled out.
   if name == "adam":
     build = lambda learning_rate, b1, b2, eps: optax.chain(

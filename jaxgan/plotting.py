@@ -128,7 +128,9 @@ def save_image_grid(path: str | os.PathLike, images, rows: int, title: str = "",
 
 def plot_curves(metrics_path: str | os.PathLike, png: str | os.PathLike) -> None:
   """Writes a PNG with one panel per pair of CURVES found in a run's metrics.jsonl."""
-  rows = read_metrics(metrics_path)
+  rows = read_metrics(metrics_path)  # Skips (and warns about) unreadable lines.
+  number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+  rows = [{k: v for k, v in r.items() if number(v)} for r in rows]
   panels = [pair for pair in CURVES if any(k in r for r in rows for k in pair)]
   if not rows or not panels:
     return
@@ -145,3 +147,4 @@ def plot_curves(metrics_path: str | os.PathLike, png: str | os.PathLike) -> None
   fig.tight_layout()
   fig.savefig(png, dpi=90)
   plt.close(fig)
+

@@ -6,10 +6,15 @@ logged scalars); ``samples_<step>.png``, ``samples_final.png`` and ``losses.png`
 ``checkpoints/`` (orbax, the whole train state, every ``checkpoint_every`` steps, at the
 end, and on SIGTERM/SIGINT); ``summary.json``.
 
-A run restarted on the same workdir resumes from its latest readable checkpoint. The
-data of step s is drawn from ``fold_in(data_key, s)`` and the step's own key is
-``fold_in(state.key, s)``, so a resumed run computes exactly what an uninterrupted one
-would have.
+A run restarted on the same workdir resumes from its latest readable checkpoint (newer,
+unreadable ones are moved aside: ``checkpoint.set_aside``). The data of step s is drawn
+from ``fold_in(data_key, s)`` and the step's own key is ``fold_in(state.key, s)``, so a
+resumed run computes exactly what an uninterrupted one would have. The workdir is locked
+for the run (``jaxgan.workdir_lock``); a resume may change only what
+``jaxgan.resume.FREE`` lists unless ``train.allow_config_change``, and nothing in the
+workdir is written before the resume is accepted (config, checkpoint and step count
+checked). With ``on_nonfinite='skip'`` a run fails (DivergenceError) at a checkpoint
+where more than half of the steps it trained were skipped.
 
 ``hooks`` are the loop's extension points (in the spirit of clu's periodic actions):
 callables ``hook(step, state, metrics)`` run after each step, before it is logged or
@@ -18,6 +23,7 @@ checkpointed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import pathlib
@@ -33,15 +39,17 @@ import numpy as np
 from absl import logging
 from tqdm.auto import tqdm
 
-from jaxgan import checkpoint, losses, parallel, plotting
-from jaxgan.config import initial_state, step_config
+from jaxgan import checkpoint, losses, parallel, plotting, resume
+from jaxgan.config import HYPERPARAMETERS, initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.metric_writer import MetricWriter
 from jaxgan.train_state import GANState
 from jaxgan.train_step import make_train_step
-from jaxgan.validation import validate_config, validate_for_data
+from jaxgan.validation import (ConfigError, check_schema, config_warnings, validate_config,
+                               validate_distributed, validate_for_data)
+from jaxgan.workdir_lock import WorkdirLock
 
 Hook = Callable[[int, GANState, dict], None]
 
@@ -145,37 +153,87 @@ def _check_finite(pending: list[tuple[int, dict]], on_nonfinite: str, last_good:
       "learning rates, or set config.train.on_nonfinite='skip' to skip such steps.")
 
 
-def _config_diff(old_json: str | None, config: ml_collections.ConfigDict) -> list[str]:
-  if not old_json:
-    return []
-  flat = lambda d, p="": ({f"{p}{k}": v for k, v in d.items() if not isinstance(v, dict)} |
-                          {kk: vv for k, v in d.items() if isinstance(v, dict)
-                           for kk, vv in flat(v, f"{p}{k}.").items()})
-  old, new = flat(json.loads(old_json)), flat(json.loads(config.to_json_best_effort()))
-  return [f"config.{k}: {old.get(k)!r} (checkpoint) vs {new.get(k)!r} (now)"
-          for k in sorted(old.keys() | new.keys()) if old.get(k) != new.get(k)]
+class OutOfMemoryError(ConfigError):
+  """The device ran out of memory; the message names the settings to lower."""
 
 
-def _restore(manager, state, workdir: pathlib.Path, config) -> GANState:
-  """The latest checkpoint, with the differing config fields named when it does not fit."""
-  config_file = workdir / "config.json"
-  old_json = config_file.read_text() if config_file.exists() else None
+def _memory_settings(config: ml_collections.ConfigDict, phase: str) -> str:
+  """The settings that bound the memory of ``phase``, with their values."""
+  m, d, t = config.model, config.data, config.train
+  model = ([("model.width", m.width), ("model.depth", m.depth)] if m.name == "mlp" else
+           [("model.features", m.features)])
+  if phase.startswith("sampling"):
+    fields = [("train.eval_samples", t.eval_samples)] if m.name == "mlp" else model
+  elif phase.startswith("training"):
+    fields = [("data.batch_size", d.batch_size), ("train.n_critic", t.n_critic), *model]
+    if m.name == "dcgan" and m.dtype == "float32":
+      fields.append(("model.dtype", "'float32' ('bfloat16' halves the activations)"))
+  else:
+    fields = model + ([("model.latent_dim", m.latent_dim)] if m.name == "mlp" else [])
+  return ", ".join(f"config.{k}={v}" for k, v in fields)
+
+
+def _saved_config(workdir: pathlib.Path) -> dict | None:
+  path = workdir / "config.json"
+  if not path.exists():
+    return None
+  saved = resume.read_json(path)
+  if not isinstance(saved, dict):
+    raise ConfigError(f"{path} does not hold a config (a JSON object); move the run away")
+  return saved
+
+
+def _restore(manager, state, workdir: pathlib.Path, config, saved: dict | None):
+  """(the latest readable checkpoint, the newer unreadable steps); the differing config
+  fields are named when the checkpoint does not fit."""
   try:
-    state = checkpoint.restore_latest(manager, state)
+    return checkpoint.restore_with_fallback(manager, state)
   except checkpoint.CheckpointError as e:
-    diff = _config_diff(old_json, config)
+    diff = ([c for c in resume.changes(saved, config) if not resume.is_free(c.field)]
+            if saved is not None else [])
     if diff and "different model" in str(e):
       raise checkpoint.CheckpointError(
           f"{e}\nconfig fields that differ from the run saved in {workdir}:\n  " +
-          "\n  ".join(diff) + "\nUse another --workdir for a different model.") from None
+          "\n  ".join(map(str, diff)) + "\nUse another --workdir for a different model."
+      ) from None
     raise
-  config_file.write_text(config.to_json_best_effort(indent=2))
-  return state
+
+
+def _apply_changes(state: GANState, changed: list[resume.Change], mesh) -> GANState:
+  """Warns about each accepted config change; sets the changed numbers of the state."""
+  names = state.hyperparameters()
+  values = {}
+  for c in changed:
+    logging.warning("Resuming with config.%s=%r instead of the run's %r "
+                    "(config.train.allow_config_change=True).", c.field, c.new, c.old)
+    name = HYPERPARAMETERS.get(c.field)
+    if name in names:
+      values[name] = c.new
+  return parallel.replicate(state.with_hyperparameters(values), mesh) if values else state
+
+
+def _too_many_skipped(skipped: int, trained: int, start: int, last_good: int | None,
+                      ckpt_dir: pathlib.Path) -> DivergenceError:
+  where = (f"the last checkpoint, step {last_good} in {ckpt_dir}, is kept" if last_good
+           else "no checkpoint was saved")
+  return DivergenceError(
+      f"{skipped} of the {trained} steps trained since step {start} had non-finite losses or "
+      "gradients and were skipped (config.train.on_nonfinite='skip' tolerates at most half "
+      f"of them); {where}. Lower the learning rates, or check the data.")
+
+
+class _Phase:
+  """What the loop is doing, for the out-of-memory message."""
+  what = "building the train state"
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        hooks: Sequence[Hook] = ()) -> GANState:
   """Trains the configured GAN in ``workdir`` (resuming if it holds a checkpoint).
+
+  One training at a time per workdir (``jaxgan.workdir_lock``); a resume may change only
+  the fields ``jaxgan.resume.FREE`` unless ``config.train.allow_config_change``; nothing
+  in the workdir is written before the resume is accepted.
 
   Args:
     config: a config of the schema ``jaxgan.config.get_config()``; validated here.
@@ -185,79 +243,144 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   Returns:
     The final train state.
+
+  Raises:
+    ConfigError (OutOfMemoryError: which settings to lower), CheckpointError, DataError,
+    WorkdirLocked, DivergenceError, TrainingInterrupted.
   """
+  if not str(workdir).strip():
+    raise ConfigError("--workdir is empty: name the run's directory (empty would train into "
+                      "the current one)")
+  check_schema(config)
   if config.distributed.enabled:  # Must come before any other JAX call.
+    validate_distributed(config)
     dist = config.distributed
-    parallel.initialize_distributed(dist.coordinator, dist.num_processes, dist.process_id)
+    try:
+      parallel.initialize_distributed(dist.coordinator, dist.num_processes, dist.process_id)
+    except (ValueError, RuntimeError) as e:
+      raise ConfigError(
+          f"config.distributed.enabled=True, but jax.distributed did not start "
+          f"({' '.join(str(e).split())[:300]}); set config.distributed.coordinator="
+          "'host:port', num_processes and process_id, or run where JAX detects the cluster "
+          "(SLURM, Open MPI, Cloud TPU)") from None
   validate_config(config, jax.device_count())
+  for warning in config_warnings(config):
+    logging.warning("%s", warning)
   workdir_path = pathlib.Path(workdir)
   workdir_path.mkdir(parents=True, exist_ok=True)
-  t = config.train
+  phase = _Phase()
+  lock = WorkdirLock(workdir_path) if jax.process_index() == 0 else contextlib.nullcontext()
+  try:
+    with lock:
+      return _train(config, workdir_path, hooks, phase)
+  except jax.errors.JaxRuntimeError as e:
+    if "RESOURCE_EXHAUSTED" not in str(e):
+      raise
+    message = " ".join(str(e).split())[:200]
+    raise OutOfMemoryError(
+        f"the device ran out of memory while {phase.what} ({message}); lower "
+        f"{_memory_settings(config, phase.what)}") from None
 
+
+def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
+           hooks: Sequence[Hook], phase: _Phase) -> GANState:
+  """The loop of ``train_and_evaluate``, with the workdir locked."""
+  t = config.train
   mesh = parallel.make_mesh()
   d = config.data
   source = make_source(d.name, batch_size=d.batch_size, n_critic=t.n_critic, seed=config.seed,
                        sharding=parallel.batch_sharding(mesh), path=d.path, split=d.split,
                        data_dir=d.data_dir, image_size=d.image_size)
-  validate_for_data(config, source.shape, source.num_classes)
-  (workdir_path / "data.json").write_text(json.dumps(
-      {"shape": list(source.shape), "num_classes": source.num_classes}))
-  state = parallel.replicate(initial_state(config, source.shape, source.num_classes), mesh)
+  validate_for_data(config, source.shape, source.num_classes, jax.device_count())
+  saved = _saved_config(workdir_path)
   ckpt_dir = workdir_path / "checkpoints"
   manager = checkpoint.make_manager(ckpt_dir, t.keep_checkpoints)
-  state = _restore(manager, state, workdir_path, config)
+  writer = None
+  try:
+    changed = (resume.check_resume(saved, config, workdir_path)
+               if saved is not None and manager.all_steps() else [])
+    state = parallel.replicate(initial_state(config, source.shape, source.num_classes), mesh)
+    state, unreadable = _restore(manager, state, workdir_path, config, saved)
+    start = int(state.step)
+    if start > t.steps:
+      raise ConfigError(
+          f"config.train.steps={t.steps} is below the step of the checkpoint in {ckpt_dir} "
+          f"({start}): that run has trained past it. Raise config.train.steps to go on, or "
+          "use another --workdir")
+    # The resume is accepted: from here on the run's files may change.
+    if unreadable:
+      checkpoint.set_aside(manager, unreadable)
+    state = _apply_changes(state, changed, mesh)
+    eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
+    if start and start == t.steps:
+      return _complete(config, state, eval_key, source, workdir_path, start, phase)
+    (workdir_path / "config.json").write_text(config.to_json_best_effort(indent=2))
+    (workdir_path / "data.json").write_text(json.dumps(
+        {"shape": list(source.shape), "num_classes": source.num_classes}))
+    writer = MetricWriter(workdir_path)
+    if changed:
+      writer.write_event(start, {"config_change": {c.field: {"from": c.old, "to": c.new}
+                                                   for c in changed}})
+    if start:
+      print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
+    return _loop(config, state, source, manager, writer, workdir_path, hooks, phase, eval_key)
+  finally:
+    if writer is not None:
+      writer.close()
+    manager.wait_until_finished()
+    manager.close()
+
+
+def _loop(config, state: GANState, source, manager, writer: MetricWriter,
+          workdir_path: pathlib.Path, hooks: Sequence[Hook], phase: _Phase,
+          eval_key: jax.Array) -> GANState:
+  t = config.train
+  ckpt_dir = workdir_path / "checkpoints"
   start = int(state.step)
   last_good = start or None
-  if start:
-    print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
-
   train_step = jax.jit(make_train_step(step_config(config)), donate_argnums=0)
-  eval_key = jax.random.fold_in(jax.random.key(config.seed), 2)
-
   summary: dict[str, Any] = {}
   pending: list[tuple[int, dict]] = []
   skipped = 0
   t0 = time.time()
-  writer = MetricWriter(workdir_path)
-  try:
-    with _StopOnSignal() as stop, \
-         tqdm(total=t.steps, initial=start, desc="train", unit="step", mininterval=1.0) as bar:
-      for step in range(start, t.steps):
-        state, metrics = train_step(state, source.batch(step))
-        done = step + 1
-        for hook in hooks:
-          hook(done, state, metrics)
-        pending.append((done, metrics))
-        last = done == t.steps
-        log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
-        save = done % t.checkpoint_every == 0 or last or stop.signum is not None
-        if log or plot or save or len(pending) >= 100:
-          skipped += _check_finite(pending, t.on_nonfinite, last_good, ckpt_dir)
-          pending = []
-        if log or plot:
-          row = {**_to_host(metrics), "skipped_steps": skipped}
-          if plot:
-            png = workdir_path / ("samples_final.png" if last else f"samples_{done:06d}.png")
-            row.update(measure_and_plot(config, state, eval_key, source, png))
-          row["elapsed_s"] = round(time.time() - t0, 3)
-          writer.write(done, row)
-          summary = {**summary, "step": done, **row}  # Keeps the latest evaluation.
-          bar.set_postfix({k: f"{summary[k]:.3g}" for k in ("d_loss", "g_loss", "modes")
-                           if k in summary}, refresh=False)
-          if plot:
-            plotting.plot_curves(workdir_path / "metrics.jsonl", workdir_path / "losses.png")
-        if save:
-          checkpoint.save(manager, done, state)
-          last_good = done
-        bar.update(1)
-        if stop.signum is not None:
-          manager.wait_until_finished()
-          raise TrainingInterrupted(stop.signum, done)
-  finally:
-    writer.close()
-    manager.wait_until_finished()
-    manager.close()
-  if start >= t.steps:  # Nothing to train; still describe what is there.
+  with _StopOnSignal() as stop, \
+       tqdm(total=t.steps, initial=start, desc="train", unit="step", mininterval=1.0) as bar:
+    for step in range(start, t.steps):
+      phase.what = f"training step {step + 1}"
+      state, metrics = train_step(state, source.batch(step))
+      done = step + 1
+      for hook in hooks:
+        hook(done, state, metrics)
+      pending.append((done, metrics))
+      last = done == t.steps
+      log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
+      save = done % t.checkpoint_every == 0 or last or stop.signum is not None
+      if log or plot or save or len(pending) >= 100:
+        skipped += _check_finite(pending, t.on_nonfinite, last_good, ckpt_dir)
+        pending = []
+      if save and skipped * 2 > done - start:
+        raise _too_many_skipped(skipped, done - start, start, last_good, ckpt_dir)
+      if log or plot:
+        row = {**_to_host(metrics), "skipped_steps": skipped}
+        if plot:
+          phase.what = f"sampling for the evaluation of step {done}"
+          png = workdir_path / ("samples_final.png" if last else f"samples_{done:06d}.png")
+          row.update(measure_and_plot(config, state, eval_key, source, png))
+        row["elapsed_s"] = round(time.time() - t0, 3)
+        writer.write(done, row)
+        summary = {**summary, "step": done, **row}  # Keeps the latest evaluation.
+        bar.set_postfix({k: f"{summary[k]:.3g}" for k in ("d_loss", "g_loss", "modes")
+                         if k in summary}, refresh=False)
+        if plot:
+          _plot_curves(workdir_path)
+      if save:
+        checkpoint.save(manager, done, state)
+        last_good = done
+      bar.update(1)
+      if stop.signum is not None:
+        manager.wait_until_finished()
+        raise TrainingInterrupted(stop.signum, done)
+  if start >= t.steps:  # train.steps=0: nothing to train; still describe the initial state.
     summary = {"step": start, **measure_and_plot(config, state, eval_key, source,
                                                  workdir_path / "samples_final.png")}
   summary["train_seconds"] = round(time.time() - t0, 3)
@@ -266,15 +389,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   return state
 
 
+def _plot_curves(workdir: pathlib.Path) -> None:
+  """losses.png; a picture that cannot be drawn is warned about, never stops the run."""
+  try:
+    plotting.plot_curves(workdir / "metrics.jsonl", workdir / "losses.png")
+  except Exception as e:  # noqa: BLE001 - a picture is not worth a run.
+    logging.warning("losses.png not updated: %s: %s", type(e).__name__, e)
+
+
+def _complete(config, state: GANState, eval_key, source, workdir: pathlib.Path, start: int,
+              phase: _Phase) -> GANState:
+  """A rerun of a finished run: says so; describes it (again, if summary.json is stale)."""
+  print(f"The run in {workdir} is complete: its checkpoint is at step {start} = "
+        "config.train.steps; nothing to train (raise config.train.steps to go on).")
+  path = workdir / "summary.json"
+  try:
+    summary = resume.read_json(path) if path.exists() else None
+  except ConfigError:
+    summary = None
+  if not isinstance(summary, dict) or summary.get("step") != start:
+    phase.what = f"sampling for the evaluation of step {start}"
+    summary = {"step": start, **measure_and_plot(config, state, eval_key, source,
+                                                 workdir / "samples_final.png")}
+    summary["train_seconds"] = 0.0
+    path.write_text(json.dumps(summary, indent=2))
+  _print_summary(summary, workdir, start)
+  return state
+
+
 def _print_summary(summary: dict[str, Any], workdir: pathlib.Path, start: int) -> None:
-  steps = summary.get("step", start) - start
-  rate = steps / summary["train_seconds"] if summary["train_seconds"] else 0.0
-  lines = [f"Trained steps {start}..{summary.get('step', start)} in "
-           f"{summary['train_seconds']:.1f} s ({rate:.1f} steps/s, compilation included)."]
+  end = summary.get("step", start)
+  seconds = summary.get("train_seconds", 0.0)
+  lines = []
+  if end > start:
+    rate = (end - start) / seconds if seconds else 0.0
+    lines.append(f"Trained steps {start}..{end} in {seconds:.1f} s ({rate:.1f} steps/s, "
+                 "compilation included).")
   for k in ("d_loss", "g_loss", "d_penalty", "d_real_minus_fake", "modes", "high_quality",
             "skipped_steps"):
-    if k in summary:
-      suffix = f" of {summary['n_modes']}" if k == "modes" else ""
+    if isinstance(summary.get(k), (int, float)):
+      suffix = f" of {summary['n_modes']}" if k == "modes" and "n_modes" in summary else ""
       lines.append(f"  {k:18s} {summary[k]:.4g}{suffix}")
   lines.append(f"Pictures, metrics (metrics.jsonl, tensorboard/), checkpoints: {workdir}")
   print("\n".join(lines))

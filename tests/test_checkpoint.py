@@ -89,3 +89,41 @@ def test_a_new_directory_is_marked_with_the_layout(tmp_path):
   import json
   assert json.loads((tmp_path / "ck" / "jaxgan_format.json").read_text()) == {
       "format": checkpoint.FORMAT}
+
+
+def _truncate(step_dir: pathlib.Path, size=100):
+  """`truncate -s 100` on a checkpoint's data files (orbax's OCDBT 'd/' files)."""
+  files = [p for p in step_dir.rglob("*") if p.is_file() and p.parent.name == "d"]
+  assert files
+  for p in files:
+    with open(p, "r+b") as f:
+      f.truncate(size)
+
+
+def test_unreadable_steps_are_set_aside_and_can_be_saved_again(tmp_path):
+  """Issue 18.1: orbax refuses to save a step whose directory exists (StepAlreadyExists)."""
+  _save_steps(tmp_path, 1, 2)
+  _truncate(tmp_path / "2")
+  manager = checkpoint.make_manager(tmp_path, 5)
+  restored, unreadable = checkpoint.restore_with_fallback(manager, _state())
+  assert int(restored.step) == 1 and unreadable == [2]
+  (moved,) = checkpoint.set_aside(manager, unreadable)
+  assert moved == tmp_path / "unreadable" / "2" and moved.is_dir()
+  assert manager.all_steps() == [1]
+  checkpoint.save(manager, 2, _state(seed=2).replace(step=np.int32(2)))
+  manager.wait_until_finished()
+  assert int(checkpoint.restore_latest(manager, _state()).step) == 2
+  _truncate(tmp_path / "2")  # Unreadable again: kept beside the first, not overwritten.
+  _, unreadable = checkpoint.restore_with_fallback(manager, _state())
+  assert checkpoint.set_aside(manager, unreadable) == [tmp_path / "unreadable" / "2.1"]
+
+
+def test_fallback_warnings_are_one_line(tmp_path, caplog):
+  """Issue 18.7: no TensorStore spec (60 lines of JSON) in the warning."""
+  _save_steps(tmp_path, 1, 2)
+  _truncate(tmp_path / "2")
+  checkpoint.restore_latest(checkpoint.make_manager(tmp_path, 5), _state())
+  (record,) = [r for r in caplog.records if "step 2" in r.getMessage()]
+  message = record.getMessage()
+  assert "\n" not in message and "tensorstore_spec" not in message and len(message) < 400
+  assert "is not valid for value of size 100" in message  # The cause, at the chain's end.

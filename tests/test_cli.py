@@ -1,5 +1,9 @@
 """The jaxgan command: sample from a run's checkpoint; errors in one line."""
 
+import json
+import re
+import shutil
+
 import numpy as np
 import pytest
 
@@ -37,14 +41,44 @@ def test_sample_errors(toy_run, tmp_path, args, message, capsys):
   base = ["sample", "--workdir", str(toy_run), "--out", str(tmp_path / "x.png")]
   with pytest.raises(SystemExit) as exit_info:
     cli.main(base + args if args[0] != "--out" else base[:3] + args)
-  assert message in str(exit_info.value)
+  assert exit_info.value.code == 2
+  assert message in capsys.readouterr().err
 
 
-def test_not_a_run_and_unknown_command(tmp_path):
-  with pytest.raises(SystemExit, match="is missing: is .* a jaxgan run"):
+def test_not_a_run_and_unknown_command(tmp_path, capsys):
+  with pytest.raises(SystemExit) as exit_info:
     cli.main(["sample", "--workdir", str(tmp_path), "--out", str(tmp_path / "x.png")])
-  with pytest.raises(SystemExit, match="must be one of: train, sample"):
+  assert exit_info.value.code == 2
+  assert re.search("is missing: is .* a jaxgan run", capsys.readouterr().err)
+  with pytest.raises(SystemExit) as exit_info:
     cli.main(["trian"])
+  assert exit_info.value.code == 2
+  assert "must be one of: train, sample" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name,text", [("config.json", '{"seed": 0, "data": '),
+                                       ("data.json", "")])
+def test_a_run_file_that_is_not_json_is_named(toy_run, tmp_path, capsys, name, text):
+  """Issue 18.11: invalid JSON in a run's files names the file (exit 2, one line)."""
+  run = tmp_path / "run"
+  shutil.copytree(toy_run, run)
+  (run / name).write_text(text)
+  with pytest.raises(SystemExit) as exit_info:
+    cli.main(["sample", "--workdir", str(run), "--out", str(tmp_path / "x.png")])
+  assert exit_info.value.code == 2
+  err = capsys.readouterr().err
+  assert f"{run / name} is not valid JSON" in err and len(err.strip().splitlines()) == 1
+
+
+def test_sample_reads_a_run_whose_config_predates_new_fields(toy_run, tmp_path):
+  """config.json of an older version lacks new fields: their defaults fill in."""
+  run = tmp_path / "run"
+  shutil.copytree(toy_run, run)
+  saved = json.loads((run / "config.json").read_text())
+  del saved["train"]["critic_unroll"], saved["train"]["allow_config_change"]
+  (run / "config.json").write_text(json.dumps(saved))
+  cli.main(["sample", "--workdir", str(run), "--out", str(tmp_path / "s.npz"), "-n", "5"])
+  assert np.load(tmp_path / "s.npz")["x"].shape == (5, 2)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +176,7 @@ def test_evaluate_matches_sampling_then_measuring_by_hand(image_run, tmp_path):
   np.testing.assert_allclose(result["fid"], fid, rtol=1e-3)
 
 
-def test_evaluate_refuses_toy_runs(toy_run):
-  with pytest.raises(SystemExit, match="need images"):
+def test_evaluate_refuses_toy_runs(toy_run, capsys):
+  with pytest.raises(SystemExit) as exit_info:
     cli.main(["evaluate", "--workdir", str(toy_run), "-n", "4", "--random-weights"])
+  assert exit_info.value.code == 2 and "need images" in capsys.readouterr().err

@@ -10,11 +10,18 @@ Reference rules (float64 numpy), as optax 0.2 defines them:
 
 from __future__ import annotations
 
+import pathlib
+import sys
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.optimizers import OPTIMIZERS, make_optimizer
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from configs import cifar10_wgan_gp, test as test_config  # noqa: E402
+from jaxgan.config import get_config, optimizers  # noqa: E402
+from jaxgan.optimizers import OPTIMIZERS, make_optimizer  # noqa: E402
+from jaxgan.validation import config_warnings  # noqa: E402
 
 SHAPES = {"w": (3, 4), "b": (4,)}
 
@@ -209,3 +216,50 @@ def test_zero_learning_rate_gives_zero_updates():
 def test_unknown_optimizer_raises():
   with pytest.raises(ValueError, match="adagrad"):
     make_optimizer("adagrad", 1e-3)
+
+
+# ----------------------------------------------------------------------------- decay by
+# training steps (issue 18.10): D, updated n_critic times per step, decays by steps too.
+
+
+def test_decay_counts_training_steps_for_a_player_updated_several_times_per_step():
+  lr, n_critic, steps = 0.1, 5, 10
+  g = {k: np.ones(s) for k, s in SHAPES.items()}
+  got = _run(make_optimizer("sgd", lr, decay_steps=steps, updates_per_step=n_critic),
+             [g] * (n_critic * steps))
+  # Update u belongs to training step u // n_critic; factor 1 - step / steps.
+  expected = [lr * (1 - (u // n_critic) / steps) for u in range(n_critic * steps)]
+  np.testing.assert_allclose([-x["w"][0, 0] for x in got], expected, rtol=1e-6)
+  # At the last step D's rate is 1/steps of the initial, not 0 since step steps / n_critic.
+  np.testing.assert_allclose(-got[-1]["w"], lr / steps, rtol=1e-6)
+
+
+def test_the_config_layer_passes_n_critic_for_d():
+  c = test_config.get_config()
+  c.train.steps, c.train.n_critic = 10, 5
+  for o in (c.g_optimizer, c.d_optimizer):
+    o.name, o.learning_rate, o.decay_steps = "sgd", 0.1, c.train.steps
+  g_tx, d_tx = optimizers(c)
+  ones = {k: np.ones(s) for k, s in SHAPES.items()}
+  d_last = _run(d_tx, [ones] * (5 * 10))[-1]  # D: 5 updates per training step.
+  g_last = _run(g_tx, [ones] * 10)[-1]        # G: one.
+  np.testing.assert_allclose(-d_last["w"], 0.1 / 10, rtol=1e-6)
+  np.testing.assert_allclose(-g_last["w"], 0.1 / 10, rtol=1e-6)
+
+
+def test_a_decay_that_ends_before_the_run_is_warned_about():
+  c = get_config()
+  c.train.steps, c.d_optimizer.decay_steps, c.g_optimizer.decay_steps = 1000, 400, 1000
+  (warning,) = config_warnings(c)
+  assert "config.d_optimizer.decay_steps=400 ends before config.train.steps=1000" in warning
+  assert "last 600 steps" in warning
+
+
+def test_cifar10_wgan_gp_decays_both_players_over_the_run():
+  c = cifar10_wgan_gp.get_config()
+  assert c.g_optimizer.decay_steps == c.d_optimizer.decay_steps == c.train.steps
+
+
+def test_bad_updates_per_step_raises():
+  with pytest.raises(ValueError, match="updates_per_step"):
+    make_optimizer("sgd", 0.1, decay_steps=5, updates_per_step=0)

@@ -89,6 +89,24 @@ BAD = [
     ("b1", {"g_optimizer.b1": 1.0}, 1, ["g_optimizer.b1"]),
     ("unknown_key", {"train.stepz": 3}, 1, ["train.stepz"]),
     ("unknown_group", {"optimizer": 3}, 1, ["optimizer"]),
+    # Issue 18.7: what used to give a traceback at run time.
+    ("seed_negative", {"seed": -1}, 1, ["config.seed must be >= 0"]),
+    ("seed_64bit", {"seed": 2**32}, 1, ["config.seed must be < 4294967296"]),
+    ("eval_samples_huge", {"train.eval_samples": 10**9}, 1,
+     ["config.train.eval_samples=1000000000", "fits", "use at most"]),
+    ("batch_huge", {"data.batch_size": 2**30}, 1,
+     ["config.data.batch_size=1073741824", "need at least", "lower them"]),
+    ("width_huge", {"model.width": 2**20}, 1, ["config.model.width=1048576", "need at least"]),
+    ("steps_int32", {"train.steps": 2**31}, 1, ["config.train.steps must be < 2147483648"]),
+    ("depth", {"model.depth": 10**6}, 1, ["config.model.depth must be <= 256"]),
+    ("critic_unroll", {"train.critic_unroll": -1}, 1, ["config.train.critic_unroll"]),
+    ("image_size", {"data.image_size": -8}, 1, ["config.data.image_size"]),
+    ("bool_field", {"model.conditional_g": 1}, 1, ["config.model.conditional_g must be True"]),
+    ("coordinator", {"distributed.enabled": True, "distributed.coordinator": "host"}, 1,
+     ["config.distributed.coordinator='host' must be 'host:port'"]),
+    ("process_id", {"distributed.enabled": True, "distributed.coordinator": "h:1",
+                    "distributed.num_processes": 2, "distributed.process_id": 2}, 1,
+     ["0 <= process_id < num_processes"]),
 ]
 
 
@@ -99,7 +117,7 @@ def test_bad_field_raises_config_error_naming_it(changes, device_count, needles)
   for path, value in changes.items():
     _set(cfg, path, value)
   with pytest.raises(ConfigError) as info:
-    validate_config(cfg, device_count=device_count)
+    validate_config(cfg, device_count=device_count, memory_bytes=16 * 2**30)
   assert isinstance(info.value, ValueError)
   for needle in needles:
     assert needle in str(info.value), (needle, str(info.value))
@@ -144,3 +162,29 @@ def test_unknown_key_is_refused():
   cfg.train.stepz = 3
   with pytest.raises(ConfigError, match=r"train\.stepz"):
     validate_config(cfg, device_count=1)
+
+
+def test_memory_bounds_say_what_fits():
+  """The eval bound: 2,472 bytes a sample at width 128 on 2-D data (G's activations, the
+  distances to 25 modes, the plot); half of 1 GiB less the step's needs fits that many."""
+  cfg = _config("default")
+  memory = 2**30
+  per_sample = 8 * 128 + 16 * 26 * 3 + 200
+  batch = 5 * 256 * 2 * 4
+  nets = 2 * 4 * (2 * 128 + 2 * 128 + 2 * 2 * 128 * 128 + 128 * 3)
+  fits = (memory // 2 - batch - nets - 4 * 256 * 128) // per_sample
+  cfg.train.eval_samples = fits
+  validate_config(cfg, 1, memory_bytes=memory)
+  cfg.train.eval_samples = fits + 1
+  with pytest.raises(ConfigError, match=f"fits {fits:,} samples"):
+    validate_config(cfg, 1, memory_bytes=memory)
+
+
+def test_a_config_that_is_not_a_config_dict_or_lacks_fields_is_named():
+  with pytest.raises(ConfigError, match="is a dict, not an ml_collections.ConfigDict"):
+    validate_config({"seed": 0}, 1)
+  cfg = _config("default")
+  with cfg.unlocked():
+    del cfg.train["ema_decay"]
+  with pytest.raises(ConfigError, match="lacks config.train.ema_decay"):
+    validate_config(cfg, 1)
