@@ -40,13 +40,13 @@ import os
 import pathlib
 import platform
 import signal
-import statistics
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from common import LAST_WARMUP_S, median_ms as _median_ms  # noqa: I001 (bench/ on the path)
 from jaxgan.hparams import make_hparams
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
@@ -57,22 +57,6 @@ WORKLOADS = {  # name: (batch, n_critic, critic norm, game, penalty weight, (lr,
     "DCGAN-64": (128, 1, "batch", "non_saturating", 0.0, (2e-4, 0.5, 0.999)),
     "WGAN-GP-64": (64, 5, "none", "wasserstein", 10.0, (1e-4, 0.0, 0.9)),
 }
-
-
-LAST_WARMUP_S = [0.0]  # Seconds of the last measurement's warmup (compilation included).
-
-
-def _median_ms(run_step, warmup: int, steps: int) -> float:
-  t0 = time.perf_counter()
-  for _ in range(max(warmup, 1)):  # At least one: the first step compiles.
-    run_step()
-  LAST_WARMUP_S[0] = time.perf_counter() - t0
-  times = []
-  for _ in range(steps):
-    t0 = time.perf_counter()
-    run_step()
-    times.append(time.perf_counter() - t0)
-  return 1e3 * statistics.median(times)
 
 
 def bench_jaxgan(name, size, features, latent, batch_scale, dtype, warmup, steps):
@@ -224,30 +208,9 @@ def bench_torch(name, size, features, latent, batch_scale, compiled, warmup, ste
   batch = max(2, int(batch * batch_scale))
   device = "cuda" if torch.cuda.is_available() else "cpu"
   torch.backends.cudnn.benchmark = True
-  n = int(np.log2(size // 4))
-
-  def generator():
-    f = features * 2 ** (n - 1)
-    layers = [nn.ConvTranspose2d(latent, f, 4, 1, 0, bias=False), nn.BatchNorm2d(f), nn.ReLU()]
-    for _ in range(n - 1):
-      layers += [nn.ConvTranspose2d(f, f // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(f // 2),
-                 nn.ReLU()]
-      f //= 2
-    layers += [nn.ConvTranspose2d(f, 3, 4, 2, 1), nn.Tanh()]
-    return nn.Sequential(*layers)
-
-  def discriminator():
-    f = features
-    layers = [nn.Conv2d(3, f, 4, 2, 1), nn.LeakyReLU(0.2)]
-    for _ in range(n - 1):
-      layers += [nn.Conv2d(f, 2 * f, 4, 2, 1, bias=d_norm != "batch")]
-      layers += [nn.BatchNorm2d(2 * f)] if d_norm == "batch" else []
-      layers += [nn.LeakyReLU(0.2)]
-      f *= 2
-    layers += [nn.Conv2d(f, 1, 4, 1, 0), nn.Flatten(0)]
-    return nn.Sequential(*layers)
-
-  g, d = generator().to(device), discriminator().to(device)
+  from torch_models import dcgan_discriminator, dcgan_generator
+  g = dcgan_generator(size, latent, features).to(device)
+  d = dcgan_discriminator(size, features, d_norm).to(device)
   opt_g = torch.optim.Adam(g.parameters(), lr, betas=(b1, b2))
   opt_d = torch.optim.Adam(d.parameters(), lr, betas=(b1, b2))
   real = torch.tanh(torch.randn(n_critic, batch, 3, size, size, device=device))

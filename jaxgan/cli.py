@@ -1,8 +1,10 @@
-"""The ``jaxgan`` command: ``train``, ``sample``, ``evaluate`` and the metrics.
+"""The ``jaxgan`` command: ``train``, ``sweep``, ``sample``, ``evaluate`` and the metrics.
 
     jaxgan train --config configs/toy_wgan_gp.py --workdir runs/x [--config.train.steps=500]
+    jaxgan sweep --workdir runs/s --sweep seed=0:8 --sweep penalty.weight=0.1,1,10 [--config ...]
     jaxgan sample --workdir runs/x --out samples.png [-n 64] [--step 2000] [--no-ema]
-    jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000]   # FID + IS, no files
+                  [--variant N]   # N: a variant of a sweep
+    jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000] [--variant N]   # FID + IS
     jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2
 
 Errors in the input (config files and fields, data, checkpoints, a workdir in use, memory
@@ -142,6 +144,41 @@ def train(argv: list[str]) -> None:
   app.run(_train_main, argv=argv, flags_parser=_parse_train_flags)
 
 
+def _sweep_main(argv: list[str]) -> None:
+  from jaxgan.sweep.grid import SweepError
+  from jaxgan.sweep.run import run_sweep
+  from jaxgan.train import TrainingInterrupted
+  if len(argv) > 1:
+    fail(f"unexpected arguments: {' '.join(argv[1:])} (axes are given as --sweep "
+         "field=values, config fields as --config.train.steps=500)")
+  if not flags.FLAGS["workdir"].present:
+    fail("jaxgan sweep needs --workdir (the sweep's own directory)")
+  if not flags.FLAGS.sweep:
+    fail("give at least one axis: --sweep field=values (e.g. --sweep seed=0:8)")
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)
+  try:
+    run_sweep(flags.FLAGS.config, flags.FLAGS.workdir, flags.FLAGS.sweep)
+  except (SweepError, ConfigError, CheckpointError, DataError, WorkdirLocked) as e:
+    fail(str(e))
+  except (FileExistsError, FileNotFoundError, IsADirectoryError, NotADirectoryError,
+          PermissionError) as e:
+    fail(" ".join(str(e).split()))
+  except TrainingInterrupted as e:
+    print(e, file=sys.stderr)
+    sys.exit(128 + e.signum)
+
+
+def sweep(argv: list[str]) -> None:
+  """``jaxgan sweep``: a grid of runs (``jaxgan.sweep``); argv[0] is the program name."""
+  _define_train_flags()
+  if "sweep" not in flags.FLAGS:
+    flags.DEFINE_multi_string("sweep", [], "An axis of the grid: field=v1,v2,... or seed=a:b; "
+                              "repeat for more axes (the grid is their product).")
+  _importable_configs(argv)
+  app.run(_sweep_main, argv=argv, flags_parser=_parse_train_flags)
+
+
 def sample(argv: list[str]) -> None:
   """``jaxgan sample``: draws from the generator of a run's checkpoint into PNG or npz."""
   parser = argparse.ArgumentParser(prog="jaxgan sample", description=sample.__doc__)
@@ -151,6 +188,7 @@ def sample(argv: list[str]) -> None:
   parser.add_argument("--step", type=int, default=None, help="checkpoint step (latest)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--no-ema", action="store_true", help="use G's raw parameters")
+  parser.add_argument("--variant", type=int, default=None, help="a sweep's variant (index)")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   try:
@@ -159,13 +197,21 @@ def sample(argv: list[str]) -> None:
     fail(str(e))
 
 
-def _restore_run(workdir_arg: str, step: int | None):
-  """(config, train state, data shape, number of classes) of a run's checkpoint."""
+def _restore_run(workdir_arg: str, step: int | None, variant: int | None = None):
+  """(config, train state, data shape, number of classes) of a run's checkpoint, or of a
+  variant of a sweep's."""
   from jaxgan import checkpoint
-
   from jaxgan.resume import read_json
+  from jaxgan.sweep import restore as sweep_restore
 
   workdir = pathlib.Path(workdir_arg)
+  if sweep_restore.is_sweep(workdir):
+    if variant is None:
+      raise ConfigError(f"{workdir} is a sweep: pass --variant N (its variants are listed in "
+                        f"{workdir / 'sweep.json'})")
+    return sweep_restore.restore_variant(workdir, variant, step)
+  if variant is not None:
+    raise ConfigError(f"--variant is for sweeps, and {workdir} is a single run")
   for name in ("config.json", "data.json"):
     if not (workdir / name).exists():
       raise FileNotFoundError(f"{workdir / name} is missing: is {workdir} a jaxgan run?")
@@ -201,7 +247,7 @@ def _sample(args) -> None:
   workdir = pathlib.Path(args.workdir)
   if args.n < 1 or pathlib.Path(args.out).suffix not in (".png", ".npz"):
     raise ValueError("need -n >= 1 and --out ending in .png or .npz")
-  config, state, shape, num_classes = _restore_run(args.workdir, args.step)
+  config, state, shape, num_classes = _restore_run(args.workdir, args.step, args.variant)
   conditional = bool(config.model.conditional_g)
   labels = (jnp.arange(args.n) % num_classes) if conditional else None
   x = np.asarray(state.sample(jax.random.key(args.seed), args.n, labels, not args.no_ema))
@@ -227,7 +273,6 @@ def evaluate(argv: list[str]) -> None:
   """``jaxgan evaluate``: FID and IS of a run's generator, sampled on device (no files)."""
   from jaxgan.inception_weights import WeightsError
   from jaxgan.metrics.__main__ import common_options
-  from jaxgan.metrics.evaluate import SourceError
 
   parser = argparse.ArgumentParser(prog="jaxgan evaluate", parents=[common_options()],
                                    description=evaluate.__doc__)
@@ -240,12 +285,13 @@ def evaluate(argv: list[str]) -> None:
   parser.add_argument("--no-ema", action="store_true", help="use G's raw parameters")
   parser.add_argument("--splits", type=int, default=10, help="Inception Score splits")
   parser.add_argument("--out", default=None, help="also write the results to this .json")
+  parser.add_argument("--variant", type=int, default=None, help="a sweep's variant (index)")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   try:
     _evaluate(args)
   except (ConfigError, CheckpointError, DataError, FileNotFoundError, ValueError,
-          WeightsError, SourceError) as e:
+          WeightsError) as e:  # DataError is also the metrics' SourceError.
     fail(str(e))
 
 
@@ -253,11 +299,11 @@ def _evaluate(args) -> None:
   import jax
 
   from jaxgan.metrics import evaluate as ev
-  from jaxgan.metrics.__main__ import extractor_from_args
+  from jaxgan.metrics.__main__ import extractor_from_args, small_n_warning
   from jaxgan.metrics.frechet import frechet_distance
   from jaxgan.metrics.inception_score import inception_score
 
-  config, state, shape, num_classes = _restore_run(args.workdir, args.step)
+  config, state, shape, num_classes = _restore_run(args.workdir, args.step, args.variant)
   if len(shape) != 3:
     raise ValueError(f"{args.workdir} trains on {shape}-shaped data; FID and IS need images")
   if args.n < 2:
@@ -279,9 +325,13 @@ def _evaluate(args) -> None:
   mean, std = inception_score(features.logits, args.splits)
   result = {"step": int(state.step), "n": features.count, "is_mean": mean, "is_std": std}
   if reference is not None:
-    mu, sigma = features.stats.mean(), features.stats.covariance()
-    result["fid"] = frechet_distance(
-        mu, sigma, *ev.mean_and_covariance(reference, lambda: extractor, not args.no_progress))
+    ref = ev.source_statistics(reference, lambda: extractor, not args.no_progress)
+    result["fid"] = frechet_distance(features.stats.mean(), features.stats.covariance(),
+                                     ref.mu, ref.sigma)
+    result["n_ref"] = ref.n  # None for pytorch-fid's statistics files.
+    warning = small_n_warning([features.count, ref.n], ref.mu.shape[0], False)
+    if warning:
+      print(warning, file=sys.stderr)
   print(json.dumps(result))
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
@@ -289,13 +339,15 @@ def _evaluate(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
-  commands = ("train", "sample", "evaluate") + METRICS
+  commands = ("train", "sweep", "sample", "evaluate") + METRICS
   if not argv or argv[0] not in commands:
     print(__doc__, file=sys.stderr)
     fail(f"the first argument must be one of: {', '.join(commands)}")
   command, rest = argv[0], argv[1:]
   if command == "train":
     train([f"jaxgan {command}", *rest])
+  elif command == "sweep":
+    sweep([f"jaxgan {command}", *rest])
   elif command == "sample":
     sample(rest)
   elif command == "evaluate":

@@ -5,6 +5,7 @@ The one module that sets matplotlib's backend (Agg: files, no screen).
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Callable
 
@@ -148,3 +149,36 @@ def plot_curves(metrics_path: str | os.PathLike, png: str | os.PathLike) -> None
   fig.savefig(png, dpi=90)
   plt.close(fig)
 
+
+def _panel_grid(n: int, size: float):
+  cols = math.ceil(math.sqrt(n))
+  rows = math.ceil(n / cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+  for ax in axes.ravel()[n:]:
+    ax.axis("off")
+  return fig, axes.ravel()[:n]
+
+
+def save_toy_panels(path: str | os.PathLike, real, fakes, critics, titles) -> None:
+  """One panel per run (e.g. per sweep variant): its samples over its critic's contours."""
+  lim = 1.25 * float(np.max(np.abs(np.asarray(real))))
+  fig, axes = _panel_grid(len(fakes), 3.2)
+  for ax, fake, critic, title in zip(axes, fakes, critics, titles):
+    plot_critic_and_samples(ax, critic, np.asarray(real)[:500], fake[:1000], lim, title)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)
+
+
+def save_panels(path: str | os.PathLike, grids, titles) -> None:
+  """One panel per run: uint8 pictures (e.g. ``image_grid`` outputs) with titles."""
+  fig, axes = _panel_grid(len(grids), 2.6)
+  for ax, grid, title in zip(axes, grids, titles):
+    ax.imshow(grid.squeeze(-1) if grid.shape[-1] == 1 else grid, cmap="gray",
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=7)
+  fig.tight_layout()
+  fig.savefig(path, dpi=80)
+  plt.close(fig)

@@ -53,7 +53,7 @@ def test_not_a_run_and_unknown_command(tmp_path, capsys):
   with pytest.raises(SystemExit) as exit_info:
     cli.main(["trian"])
   assert exit_info.value.code == 2
-  assert "must be one of: train, sample" in capsys.readouterr().err
+  assert "must be one of: train, sweep, sample" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name,text", [("config.json", '{"seed": 0, "data": '),

@@ -7,6 +7,8 @@ must equal the same step run alone with that value (float32, CPU), and the varia
 must differ from each other (so a value the step ignored would fail the test).
 """
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -42,6 +44,18 @@ CASES = {
 }
 
 
+_COMPILED: dict = {}
+
+
+def _steps(cfg):
+  """(jit(step), jit(vmap(step))) of a structure, built once: jit then caches by state shape."""
+  if cfg not in _COMPILED:
+    _COMPILED[cfg] = (jax.jit(make_train_step(cfg)),
+                      jax.jit(jax.vmap(make_train_step(cfg), in_axes=(0, None))))
+  return _COMPILED[cfg]
+
+
+@functools.lru_cache(maxsize=None)  # One state per structure: compiled steps are reused.
 def _state_and_batch(n_critic, ema=False, labelled=False, sgd=None):
   classes = CLASSES if labelled else 0
   G, D = make_models("mlp", (2,), width=16, depth=2, num_classes=classes,
@@ -70,9 +84,8 @@ def _rel(a, b) -> float:
 def test_vmapped_variants_equal_one_by_one_steps(name):
   cfg, values, options = CASES[name]
   state, batch = _state_and_batch(cfg.n_critic, **options)
-  step = jax.jit(make_train_step(cfg))
+  step, vstep = _steps(cfg)
   stacked = jax.vmap(lambda v: state.with_hyperparameters({name: v}))(jnp.asarray(values))
-  vstep = jax.jit(jax.vmap(make_train_step(cfg), in_axes=(0, None)))
   for _ in range(2):
     stacked, _ = vstep(stacked, batch)
   singles = []

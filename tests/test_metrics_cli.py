@@ -70,6 +70,7 @@ def data(tmp_path_factory):
   return root, a, b
 
 
+@pytest.mark.slow  # One CPU sqrtm of 2048 x 2048 (N < 2048 is singular): 20-30 s.
 def test_fid_of_a_folder_against_its_own_saved_statistics(data, tmp_path, capsys):
   root, a, _ = data
   with pytest.warns(UserWarning, match="RANDOM"):

@@ -57,12 +57,8 @@ SCRIPT = textwrap.dedent('''
 
 
 def test_eight_devices_match_one_device_and_compile_once():
-  env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8",
-         "JAX_PLATFORMS": "cpu"}
-  run = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True,
-                       timeout=600, env=env)
-  assert run.returncode == 0, run.stderr[-3000:]
-  out = json.loads(run.stdout.strip().splitlines()[-1])
+  from devices import run_on_cpu_devices
+  out = run_on_cpu_devices(SCRIPT, 8)
   # Same global batch, same math; only the order of the reductions differs: in float64
   # the two agree to rounding, in float32 to what the batch-norm statistics amplify it to.
   assert out["max_rel_err"]["float64"] < 1e-11, out

@@ -18,18 +18,28 @@ from jaxgan.data import toy
 from jaxgan.data.pipeline import ImageBatches
 
 
+def toy_data_key(seed):
+  """The key from which a toy run draws its data: batch s comes from ``fold_in(key, s)``."""
+  return jax.random.fold_in(jax.random.key(seed), 1)
+
+
+def toy_batch(name: str, key, step, n_critic: int, batch_size: int):
+  """The toy batch of ``step``, (n_critic, batch_size, *example_shape), drawn on device."""
+  shape = (n_critic, batch_size, *toy.data_shape(name))
+  return toy.sample(name, jax.random.fold_in(key, step), math.prod(shape[:2])).reshape(shape)
+
+
 class ToySource:
   num_classes = 0
 
   def __init__(self, name: str, batch_size: int, n_critic: int, seed: int, sharding):
     self.name, self.shape = name, toy.data_shape(name)
-    full = (n_critic, batch_size, *self.shape)
-    self._key = jax.random.fold_in(jax.random.key(seed), 1)
-    self._draw = jax.jit(lambda key: toy.sample(name, key, math.prod(full[:2])).reshape(full),
+    self._key = toy_data_key(seed)
+    self._draw = jax.jit(lambda key, step: toy_batch(name, key, step, n_critic, batch_size),
                          out_shardings=sharding)
 
   def batch(self, step: int):
-    return self._draw(jax.random.fold_in(self._key, step))
+    return self._draw(self._key, step)
 
   def real_sample(self, n: int) -> np.ndarray:
     return np.asarray(toy.sample(self.name, jax.random.key(7), n))

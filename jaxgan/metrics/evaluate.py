@@ -307,11 +307,3 @@ def source_statistics(source: ImageSource | Statistics,
     return Statistics(np.asarray(mu, np.float64), np.asarray(sigma, np.float64))
   stats = source_features(source, get_extractor(), progress).stats
   return Statistics(stats.mean(), stats.covariance(), stats.n, source.name)
-
-
-def mean_and_covariance(source: ImageSource | Statistics,
-                        get_extractor: Callable[[], FeatureExtractor],
-                        progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
-  """(mu, sigma) of ``source_statistics``."""
-  stats = source_statistics(source, get_extractor, progress)
-  return stats.mu, stats.sigma

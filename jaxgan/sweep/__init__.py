@@ -1,0 +1,1 @@
+"""Sweeps: a grid of runs trained as few compiled programs (``jax.vmap`` over variants)."""
