@@ -132,6 +132,9 @@ def get_config() -> ml_collections.ConfigDict:
                                   # (0: all up to 16 critic steps, else 4; see StepConfig).
   c.train.allow_config_change = False  # True: a resume may change any field (warned and
                                        # recorded); otherwise only run length and logging.
+  c.train.steps_per_call = 1      # Steps run by one compiled call (a lax.scan over their
+                                  # batches); > 1 saves dispatches for small models on
+                                  # accelerators. Calls end at steps that log/plot/save.
   return c
 
 

@@ -24,7 +24,8 @@ from jaxgan.validation import ConfigError
 
 FREE = ("train.steps", "train.log_every", "train.plot_every", "train.checkpoint_every",
         "train.keep_checkpoints", "train.eval_samples", "train.on_nonfinite",
-        "train.critic_unroll", "train.allow_config_change", "data.data_dir", "distributed.")
+        "train.critic_unroll", "train.allow_config_change", "train.steps_per_call",
+        "data.data_dir", "distributed.")
 
 
 def read_json(path: str | pathlib.Path) -> Any:

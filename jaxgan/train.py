@@ -17,8 +17,9 @@ checked). With ``on_nonfinite='skip'`` a run fails (DivergenceError) at a checkp
 where more than half of the steps it trained were skipped.
 
 ``hooks`` are the loop's extension points (in the spirit of clu's periodic actions):
-callables ``hook(step, state, metrics)`` run after each step, before it is logged or
-checkpointed.
+callables ``hook(step, state, metrics)`` run after each compiled call (each step, or with
+``train.steps_per_call`` > 1 the last of the call's steps, with its metrics), before it is
+logged or checkpointed.
 """
 
 from __future__ import annotations
@@ -130,15 +131,21 @@ class _StopOnSignal:
 
 def _check_finite(pending: list[tuple[int, dict]], on_nonfinite: str, last_good: int | None,
                   ckpt_dir: pathlib.Path) -> int:
-  """Looks at the steps run since the last check; returns how many were non-finite."""
+  """Looks at the steps run since the last check; returns how many were non-finite.
+
+  ``pending`` holds (first step, metrics) per call: scalars for one step, arrays with a
+  leading step axis for several.
+  """
   if not pending:
     return 0
-  flags = np.asarray(jax.device_get([m["nonfinite"] for _, m in pending]))
-  bad = np.flatnonzero(flags)
+  flags = [np.atleast_1d(f) for f in jax.device_get([m["nonfinite"] for _, m in pending])]
+  where = [(first + i, m, i if f.ndim and np.ndim(m["nonfinite"]) else None)
+           for (first, m), f in zip(pending, flags) for i in range(len(f))]
+  bad = np.flatnonzero(np.concatenate(flags))
   if bad.size == 0:
     return 0
-  step, metrics = pending[int(bad[0])]
-  values = _to_host(metrics)
+  step, metrics, index = where[int(bad[0])]
+  values = _to_host(metrics if index is None else jax.tree.map(lambda x: x[index], metrics))
   names = [k for k, v in values.items() if not math.isfinite(v)]
   if on_nonfinite == "skip":
     logging.warning("Skipped %d non-finite step(s), the first at step %d (%s).", bad.size, step,
@@ -238,8 +245,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   Args:
     config: a config of the schema ``jaxgan.config.get_config()``; validated here.
     workdir: where metrics, pictures and checkpoints go.
-    hooks: ``hook(step, state, metrics)`` called after each step (``step`` counts the
-      steps done), before the step is logged or checkpointed.
+    hooks: ``hook(step, state, metrics)`` called after each compiled call (``step``
+      counts the steps done), before the step is logged or checkpointed.
 
   Returns:
     The final train state.
@@ -331,6 +338,32 @@ def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
     manager.close()
 
 
+def _call_end(step: int, t: ml_collections.ConfigDict) -> int:
+  """Where the call that starts after ``step`` ends: ``steps_per_call`` steps later, or
+  sooner, at the next step that logs, plots or saves (so those see that step's state)."""
+  end = min(step + t.steps_per_call, t.steps)
+  for every in (t.log_every, t.plot_every, t.checkpoint_every):
+    end = min(end, (step // every + 1) * every)
+  return end
+
+
+def compiled_steps(config: ml_collections.ConfigDict) -> Callable:
+  """``run(state, source, first, count) -> (state, metrics)``: ``count`` steps in one call.
+
+  One step is the jitted step on ``source.batch``; several are a ``lax.scan`` of the same
+  step over ``source.batches`` (metrics stacked along the steps), compiled once per count.
+  """
+  one = make_train_step(step_config(config))
+  single = jax.jit(one, donate_argnums=0)
+  several = jax.jit(lambda state, batches: jax.lax.scan(one, state, batches), donate_argnums=0)
+
+  def run(state, source, first: int, count: int):
+    if count == 1:
+      return single(state, source.batch(first))
+    return several(state, source.batches(first, count))
+  return run
+
+
 def _loop(config, state: GANState, source, manager, writer: MetricWriter,
           workdir_path: pathlib.Path, hooks: Sequence[Hook], phase: _Phase,
           eval_key: jax.Array) -> GANState:
@@ -338,20 +371,23 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
   ckpt_dir = workdir_path / "checkpoints"
   start = int(state.step)
   last_good = start or None
-  train_step = jax.jit(make_train_step(step_config(config)), donate_argnums=0)
+  run_steps = compiled_steps(config)
   summary: dict[str, Any] = {}
   pending: list[tuple[int, dict]] = []
   skipped = 0
   t0 = time.time()
+  step = start
   with _StopOnSignal() as stop, \
        tqdm(total=t.steps, initial=start, desc="train", unit="step", mininterval=1.0) as bar:
-    for step in range(start, t.steps):
-      phase.what = f"training step {step + 1}"
-      state, metrics = train_step(state, source.batch(step))
-      done = step + 1
+    while step < t.steps:
+      done = _call_end(step, t)
+      phase.what = f"training step {step + 1}" + (f"..{done}" if done > step + 1 else "")
+      state, metrics = run_steps(state, source, step, done - step)
+      pending.append((step + 1, metrics))
+      if done > step + 1:  # Several steps: the last one's metrics stand for the call.
+        metrics = jax.tree.map(lambda x: x[-1], metrics)
       for hook in hooks:
         hook(done, state, metrics)
-      pending.append((done, metrics))
       last = done == t.steps
       log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
       save = done % t.checkpoint_every == 0 or last or stop.signum is not None
@@ -376,7 +412,8 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
       if save:
         checkpoint.save(manager, done, state)
         last_good = done
-      bar.update(1)
+      bar.update(done - step)
+      step = done
       if stop.signum is not None:
         manager.wait_until_finished()
         raise TrainingInterrupted(stop.signum, done)

@@ -177,6 +177,7 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
                 "eval_samples"):
     _size(f"train.{field}", t[field])
   _size("train.critic_unroll", t.critic_unroll, 0)
+  _size("train.steps_per_call", t.steps_per_call)
   validate_distributed(config)
   if config.data.name in toy.DATASETS:  # Last: errors about single fields come first.
     validate_for_data(config, toy.data_shape(config.data.name), 0, device_count, memory_bytes)

@@ -35,26 +35,32 @@ def _parse(spec: str) -> list[tuple[str, int]]:
   return faults
 
 
-def _poison(make_source, nan_steps: set[int]):
+def poison(make_source, nan_steps: set[int]):
+  """``make_source`` whose sources give all-NaN batches for the steps in ``nan_steps``."""
   def wrapped(*args, **kwargs):
     source = make_source(*args, **kwargs)
-    batch = source.batch
+    batch, batches = source.batch, source.batches
+    nan = lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating) else x
 
     def poisoned(index: int):  # index: 0-based, the batch of step index + 1.
       out = batch(index)
-      if index + 1 in nan_steps:
-        out = jax.tree.map(lambda x: x * jnp.nan if jnp.issubdtype(x.dtype, jnp.floating)
-                           else x, out)
+      return jax.tree.map(nan, out) if index + 1 in nan_steps else out
+
+    def poisoned_many(first: int, count: int):  # Several steps' batches, stacked.
+      out = batches(first, count)
+      for i in range(count):
+        if first + i + 1 in nan_steps:
+          out = jax.tree.map(lambda x, i=i: x.at[i].set(nan(x[i])), out)
       return out
 
-    source.batch = poisoned
+    source.batch, source.batches = poisoned, poisoned_many
     return source
   return wrapped
 
 
 def main() -> None:
   faults = _parse(sys.argv[1])
-  train.make_source = _poison(train.make_source, {s for k, s in faults if k == "nan"})
+  train.make_source = poison(train.make_source, {s for k, s in faults if k == "nan"})
 
   def signal_hook(step, state, metrics):
     del state, metrics
