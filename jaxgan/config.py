@@ -22,6 +22,7 @@ import jax
 import ml_collections
 
 from jaxgan import losses, penalties
+from jaxgan.augment import make_augment
 from jaxgan.data import toy
 from jaxgan.hparams import HParams, make_hparams
 from jaxgan.nets import make_models
@@ -68,7 +69,7 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.image_size = 0           # celeb_a: resize to this (0 = 64).
 
   c.model = ml_collections.ConfigDict()
-  c.model.name = "mlp"            # mlp | dcgan
+  c.model.name = "mlp"            # mlp | pacgan_mlp (PacGAN's synthetic nets) | dcgan
   c.model.latent_dim = 2
   c.model.width = 128             # mlp: hidden units per layer (gan_toy.py uses 512).
   c.model.depth = 3               # mlp: hidden layers.
@@ -82,6 +83,9 @@ def get_config() -> ml_collections.ConfigDict:
   c.model.aux_classifier = False  # D also classifies (AC-GAN; alone: only D sees labels).
   c.model.minibatch_kernels = 0   # > 0: minibatch discrimination in D.
   c.model.dtype = "float32"       # float32 | bfloat16 (mixed precision: float32 params/loss).
+  c.model.pack = 1                # PacGAN: D judges packs of this many samples.
+  c.model.spectral_norm = False   # Spectral normalization of every layer of D.
+  c.model.diffaugment = ""        # DiffAugment policy for images, e.g. 'color,translation,cutout'.
 
   c.loss = ml_collections.ConfigDict()
   c.loss.game = "wasserstein"     # minimax | non_saturating | maximum_likelihood |
@@ -146,7 +150,8 @@ def step_config(config: ml_collections.ConfigDict) -> StepConfig:
       d_constraint=penalties.weight_clipping if config.penalty.weight_clip > 0 else None,
       n_critic=config.train.n_critic, mode=config.train.mode, acgan=m.aux_classifier,
       feature_matching=loss.feature_matching,
-      critic_unroll=config.train.get("critic_unroll", 0) or None)
+      critic_unroll=config.train.get("critic_unroll", 0) or None,
+      pack=m.pack, augment=make_augment(m.diffaugment))
 
 
 def hparams(config: ml_collections.ConfigDict) -> HParams:
@@ -183,14 +188,19 @@ def models(config: ml_collections.ConfigDict, data_shape: Sequence[int], num_cla
       m.name, data_shape, width=m.width, depth=m.depth, features=m.features, g_norm=m.g_norm,
       d_norm=m.d_norm, num_classes=num_classes, conditional_g=m.conditional_g,
       d_conditioning=m.d_conditioning, aux_classifier=m.aux_classifier,
-      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size, dtype=m.dtype)
+      minibatch_kernels=m.minibatch_kernels, ref_size=m.ref_size, dtype=m.dtype,
+      spectral_norm=m.spectral_norm)
 
 
 def initial_state(config: ml_collections.ConfigDict, data_shape: Sequence[int] | None = None,
-                  num_classes: int = 0) -> GANState:
-  """Builds the nets, optimizers and numbers the config names; initialises both players."""
+                  num_classes: int = 0, seed=None) -> GANState:
+  """Builds the nets, optimizers and numbers the config names; initialises both players.
+
+  ``seed`` (default ``config.seed``) may be a traced integer, e.g. under ``jax.vmap``.
+  """
   shape = tuple(data_shape or toy.data_shape(config.data.name))
   generator, discriminator = models(config, shape, num_classes)
-  return create_state(jax.random.key(config.seed), generator, discriminator,
-                      *optimizers(config), config.model.latent_dim, shape, num_classes,
-                      ema=config.train.ema_decay > 0, hparams=hparams(config))
+  return create_state(jax.random.key(config.seed if seed is None else seed), generator,
+                      discriminator, *optimizers(config), config.model.latent_dim, shape,
+                      num_classes, ema=config.train.ema_decay > 0, hparams=hparams(config),
+                      pack=config.model.pack)

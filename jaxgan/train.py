@@ -45,6 +45,7 @@ from jaxgan.config import HYPERPARAMETERS, initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
 from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.packing import on_copies
 from jaxgan.metric_writer import MetricWriter
 from jaxgan.train_state import GANState
 from jaxgan.train_step import make_train_step
@@ -78,7 +79,8 @@ def measure_and_plot(config: ml_collections.ConfigDict, state: GANState, key: ja
     title += f": {result['modes']}/{result['n_modes']} modes"
   if png is not None:
     to_prob = losses.GAMES[config.loss.game].smoothable  # Show D(x) = sigmoid(logit).
-    critic = lambda x: jax.nn.sigmoid(state.d(x)) if to_prob else state.d(x)
+    d = lambda x: on_copies(state.d, jnp.asarray(x))  # Packs of copies when D is packed.
+    critic = lambda x: jax.nn.sigmoid(d(x)) if to_prob else d(x)
     density = ((lambda x: jnp.exp(toy.mog1d_log_density(x))) if name == "mog1d" else None)
     plotting.plot_toy(png, source.real_sample(n), fake, critic, density, title)
   return result

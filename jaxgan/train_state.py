@@ -11,6 +11,7 @@ import optax
 from flax import struct
 
 from jaxgan.hparams import NAMES, HParams, make_hparams
+from jaxgan.packing import packed_shape
 from jaxgan.player import Player, generate, init_player
 
 Array = jax.Array
@@ -84,6 +85,7 @@ def create_state(
     num_classes: int = 0,
     ema: bool = False,
     hparams: HParams | None = None,
+    pack: int = 1,
 ) -> GANState:
   """Initialises both players and finds out what each module accepts.
 
@@ -99,13 +101,15 @@ def create_state(
     num_classes: classes of the data's labels (0: unlabelled).
     ema: keep a moving average of G's parameters (starting from a copy of them).
     hparams: the step's numeric hyperparameters (default: all 0); copied into the state.
+    pack: D takes packs of this many examples (``StepConfig.pack``, PacGAN).
 
   Returns:
     The train state at step 0.
   """
   k_g, k_d, k_run = jax.random.split(key, 3)
   g = init_player(generator, g_tx, k_g, (latent_dim,), num_classes)
-  d = init_player(discriminator, d_tx, k_d, tuple(data_shape), num_classes, discriminator=True)
+  d = init_player(discriminator, d_tx, k_d, packed_shape(data_shape, pack), num_classes,
+                  discriminator=True)
   return GANState(step=jnp.zeros((), jnp.int32), key=k_run, g=g, d=d,
                   # A copy: the caller's arrays survive a step that donates the state.
                   hparams=make_hparams() if hparams is None else jax.tree.map(jnp.array, hparams),

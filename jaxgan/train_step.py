@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxgan import losses, penalties
+from jaxgan.packing import pack, packed_shape
 from jaxgan.player import Player, generate, per_example
 from jaxgan.train_state import GANState
 
@@ -83,6 +84,10 @@ class StepConfig:
       ``aux_weight_g``); needs a D with a 'class_logits' output and labelled data.
     feature_matching: G's cost is ||E f(x) - E f(G(z))||^2 on D's 'features' output
       (Salimans et al. 2016, sec. 3.1) instead of the game's.
+    pack: D judges packs of this many samples (PacGAN, ``jaxgan.packing``); real and
+      generated batches are packed after augmentation, and the penalty sees the packs.
+    augment: ``augment(x, key) -> x`` applied to real and generated samples before D in
+      both players' costs (DiffAugment, ``jaxgan.augment``); None: none.
   """
 
   game: Union[str, losses.Game] = "non_saturating"
@@ -93,6 +98,8 @@ class StepConfig:
   mode: str = "alternating"
   acgan: bool = False
   feature_matching: bool = False
+  pack: int = 1
+  augment: Union[Callable, None] = None
 
 
 def _prefix(prefix: str, metrics: Metrics) -> Metrics:
@@ -116,9 +123,19 @@ def _update(player: Player, loss_fn: Callable) -> tuple[Player, Metrics]:
   return player.apply_gradients(grads, batch_stats), metrics
 
 
-def _check_players(cfg: StepConfig, g: Player, d: Player, labelled: bool) -> None:
+def _check_players(cfg: StepConfig, g: Player, d: Player, labelled: bool,
+                   example_shape: tuple) -> None:
   """What the step needs from the players and the batch, checked once, while tracing."""
   aux = d.interface.aux_outputs
+  want = packed_shape(example_shape, cfg.pack)
+  if d.interface.input_shape != want:
+    raise ValueError(f"the discriminator takes examples of shape {d.interface.input_shape}, but "
+                     f"the batch's examples are {example_shape}"
+                     + (f", packed by {cfg.pack}: {want} (create_state(..., pack={cfg.pack}))"
+                        if cfg.pack > 1 else ""))
+  if cfg.pack > 1 and (cfg.acgan or d.interface.labels):
+    raise ValueError(f"StepConfig.pack={cfg.pack} with a discriminator that takes labels or an "
+                     "AC-GAN head: a pack of m samples has no one label; use pack=1")
   if cfg.acgan and "class_logits" not in aux:
     raise ValueError("StepConfig.acgan=True needs a discriminator with a class head: its "
                      "__call__ must declare with_aux and return (logits, {'class_logits': ...})"
@@ -148,6 +165,14 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
   """
   game = losses.get_game(cfg.game)
   penalty = penalties.get_penalty(cfg.penalty)
+  if not isinstance(cfg.pack, int) or cfg.pack < 1:
+    raise ValueError(f"StepConfig.pack must be an integer >= 1, got {cfg.pack!r}")
+
+  def d_input(x: Array, key: Array) -> Array:
+    """What D sees of a batch: augmented (DiffAugment), then packed (PacGAN)."""
+    if cfg.augment is not None:
+      x = cfg.augment(x, jax.random.fold_in(key, 7))  # Its own stream: the step's is unchanged.
+    return pack(x, cfg.pack)
   if cfg.mode not in MODES:
     raise ValueError(f"StepConfig.mode={cfg.mode!r} is not one of: {', '.join(MODES)}")
   if not isinstance(cfg.n_critic, int) or cfg.n_critic < 1:
@@ -163,7 +188,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
     hp = state.hparams
     k_z, k_pen = jax.random.split(key)
     fake, _ = generate(state.g, k_z, real.shape[0], labels=y, train=True)
-    fake = jax.lax.stop_gradient(fake)
+    real, fake = d_input(real, key), d_input(jax.lax.stop_gradient(fake), key)
     (real_out, aux_r), stats = d_outputs(d, params, d.batch_stats, real, y, cfg.acgan)
     (fake_out, aux_f), stats = d_outputs(d, params, stats, fake, y, cfg.acgan)
     smoothing = (dict(real_label_smoothing=hp.real_label_smoothing, fake_label=hp.fake_label)
@@ -187,9 +212,10 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
   def g_loss_fn(params, state: GANState, d: Player, real: Array, y: Array, key: Array):
     g, with_aux = state.g, cfg.acgan or cfg.feature_matching
     fake, stats = generate(g, key, real.shape[0], labels=y, params=params, train=True)
-    (fake_out, aux_f), _ = d_outputs(d, d.params, d.batch_stats, fake, y, with_aux)
+    (fake_out, aux_f), _ = d_outputs(d, d.params, d.batch_stats, d_input(fake, key), y,
+                                     with_aux)
     if cfg.feature_matching:
-      (_, aux_r), _ = d_outputs(d, d.params, d.batch_stats, real, y, with_aux)
+      (_, aux_r), _ = d_outputs(d, d.params, d.batch_stats, d_input(real, key), y, with_aux)
       loss = jnp.sum(jnp.square(jnp.mean(aux_r["features"], 0) - jnp.mean(aux_f["features"], 0)))
     else:
       loss = game.g_loss(fake_out)
@@ -206,7 +232,7 @@ def make_train_step(cfg: StepConfig) -> Callable[[GANState, Batch], tuple[GANSta
     if images.shape[0] != cfg.n_critic:
       raise ValueError(f"batch must have leading axis n_critic={cfg.n_critic}, "
                        f"got shape {images.shape}")
-    _check_players(cfg, state.g, state.d, labels is not None)
+    _check_players(cfg, state.g, state.d, labels is not None, tuple(images.shape[2:]))
     if labels is None:
       labels = jnp.zeros(images.shape[:2], jnp.int32)  # Unused placeholders.
     key = jax.random.fold_in(state.key, state.step)

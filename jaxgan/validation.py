@@ -17,6 +17,7 @@ import os
 import ml_collections
 
 from jaxgan import losses, penalties
+from jaxgan.augment import make_augment
 from jaxgan.config import RENAMED, get_config
 from jaxgan.data import toy
 from jaxgan.data.images import TFDS_NAMES
@@ -134,6 +135,17 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
     raise ConfigError(f"config.model.d_conditioning={m.d_conditioning!r} needs labels for "
                       "generated samples: set config.model.conditional_g=True")
   _one_of("model.d_norm", m.d_norm, NORMS)
+  _size("model.pack", m.pack)
+  if config.data.batch_size % m.pack:
+    raise ConfigError(f"config.model.pack={m.pack} needs config.data.batch_size to be a "
+                      f"multiple of it, got {config.data.batch_size}")
+  if m.pack > 1 and (m.d_conditioning != "none" or m.aux_classifier):
+    raise ConfigError(f"config.model.pack={m.pack}: a pack of samples has no one label; set "
+                      "config.model.d_conditioning='none' and aux_classifier=False, or pack=1")
+  try:
+    make_augment(m.diffaugment)
+  except ValueError as e:
+    raise ConfigError(f"config.model.diffaugment={m.diffaugment!r}: {e}") from None
 
   game = config.loss.game
   _one_of("loss.game", game, tuple(losses.GAMES))
@@ -261,6 +273,9 @@ def validate_for_data(config: ml_collections.ConfigDict, shape: tuple[int, ...],
   if m.name == "dcgan" and (shape[0] != shape[1] or shape[0] not in IMAGE_SIZES):
     raise ConfigError(f"config.model.name='dcgan' supports square images of "
                       f"{sorted(IMAGE_SIZES)} pixels; config.data gives {shape}")
+  if m.diffaugment and len(shape) != 3:
+    raise ConfigError(f"config.model.diffaugment={m.diffaugment!r} transforms images (H, W, C); "
+                      f"config.data.name={config.data.name!r} has examples of shape {shape}")
   uses_labels = m.conditional_g or m.d_conditioning != "none" or m.aux_classifier
   if uses_labels and num_classes < 2:
     raise ConfigError("config.model.conditional_g / d_conditioning / aux_classifier use class "

@@ -350,7 +350,7 @@ def test_layer_norm_critic_normalises_each_example():
 
 
 def test_make_models_unknown_name():
-  with pytest.raises(ValueError, match=r"make_models: name='resnet' is not one of: mlp, dcgan"):
+  with pytest.raises(ValueError, match=r"make_models: name='resnet' is not one of: mlp, pacgan_mlp, dcgan"):
     make_models("resnet", (2,))
 
 

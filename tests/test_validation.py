@@ -88,6 +88,12 @@ BAD = [
     ("eps", {"d_optimizer.eps": 0.0}, 1, ["d_optimizer.eps"]),
     ("b1", {"g_optimizer.b1": 1.0}, 1, ["g_optimizer.b1"]),
     ("unknown_key", {"train.stepz": 3}, 1, ["train.stepz"]),
+    ("pack_batch", {"model.pack": 3}, 1, ["model.pack=3", "multiple", "256"]),
+    ("pack_labels", {"model.pack": 2, "model.aux_classifier": True}, 1,
+     ["model.pack=2", "no one label"]),
+    ("diffaugment_policy", {"model.diffaugment": "color,zoom"}, 1,
+     ["model.diffaugment", "zoom"]),
+    ("diffaugment_toy", {"model.diffaugment": "color"}, 1, ["model.diffaugment", "images"]),
     ("unknown_group", {"optimizer": 3}, 1, ["optimizer"]),
     # Issue 18.7: what used to give a traceback at run time.
     ("seed_negative", {"seed": -1}, 1, ["config.seed must be >= 0"]),

@@ -18,7 +18,7 @@ from jaxgan.nets.conditioning import D_CONDITIONING
 from jaxgan.nets.dcgan import G_NORMS, NORMS, DCGANDiscriminator, DCGANGenerator
 from jaxgan.nets.mlp import MLPDiscriminator, MLPGenerator
 
-NETS = ("mlp", "dcgan")
+NETS = ("mlp", "pacgan_mlp", "dcgan")
 DTYPES = ("float32", "bfloat16")
 
 
@@ -38,11 +38,14 @@ def make_models(
     minibatch_kernels: int = 0,
     ref_size: int = 64,
     dtype: str = "float32",
+    spectral_norm: bool = False,
 ) -> tuple[nn.Module, nn.Module]:
   """The library's (generator, discriminator) pair for data of shape ``data_shape``.
 
   Args:
-    name: 'mlp' (uses ``width`` and ``depth``) or 'dcgan' (uses ``features``, ``g_norm``,
+    name: 'mlp' (uses ``width`` and ``depth``), 'pacgan_mlp' (PacGAN's synthetic nets: G
+      4 x 400 ReLU with batch norm, D 3 x 200 maxout with 5 pieces) or 'dcgan' (uses
+      ``features``, ``g_norm``,
       ``d_norm`` and ``ref_size``; square images (H, W, C) with H in {28, 32, 64}).
     data_shape: shape of one example, without the batch axis.
     width, depth: the MLPs' hidden units per layer and hidden layers.
@@ -55,6 +58,7 @@ def make_models(
     aux_classifier: D also outputs class logits (AC-GAN).
     minibatch_kernels: > 0 adds minibatch discrimination to D.
     dtype: 'float32', or 'bfloat16' to compute in bfloat16 with float32 parameters.
+    spectral_norm: every layer of D spectrally normalized (``jaxgan.nets.spectral_norm``).
 
   Returns:
     (generator, discriminator), Flax modules declaring every optional argument of
@@ -72,12 +76,16 @@ def make_models(
                      "aux_classifier) need num_classes >= 2, got num_classes="
                      f"{num_classes}")
   g_classes = num_classes if conditional_g else 0
-  d_kwargs = dict(num_classes=num_classes, conditioning=d_conditioning,
+  d_uses_labels = d_conditioning != "none" or aux_classifier  # Else D is given none.
+  d_kwargs = dict(num_classes=num_classes if d_uses_labels else 0, conditioning=d_conditioning,
                   aux_classifier=aux_classifier, minibatch_kernels=minibatch_kernels,
-                  dtype=compute)
+                  dtype=compute, spectral_norm=spectral_norm)
   if name == "mlp":
     return (MLPGenerator(tuple(data_shape), width, depth, g_classes, compute),
             MLPDiscriminator(width, depth, **d_kwargs))
+  if name == "pacgan_mlp":  # PacGAN's synthetic nets; width and depth are theirs.
+    return (MLPGenerator(tuple(data_shape), 400, 4, g_classes, compute, batch_norm=True),
+            MLPDiscriminator(200, 3, maxout=5, **d_kwargs))
   if name == "dcgan":
     if len(data_shape) != 3 or data_shape[0] != data_shape[1]:
       raise ValueError(f"make_models: 'dcgan' needs square images (H, W, C), got data_shape "

@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.nets.minibatch_discrimination import MinibatchDiscrimination
+from jaxgan.nets.spectral_norm import normalized
 
 D_CONDITIONING = ("none", "concat", "projection")
 
@@ -40,13 +41,15 @@ class DiscriminatorHead(nn.Module):
   aux_classifier: bool = False
   minibatch_kernels: int = 0
   dtype: Any = jnp.float32  # Computation dtype; parameters stay float32.
+  spectral_norm: bool = False  # The output layer spectrally normalized (with the rest of D).
 
   @nn.compact
-  def __call__(self, features: jax.Array, labels: jax.Array | None):
+  def __call__(self, features: jax.Array, labels: jax.Array | None, train: bool = True):
     h = features
     if self.minibatch_kernels:
       h = MinibatchDiscrimination(self.minibatch_kernels, dtype=self.dtype)(h)
-    logits = nn.Dense(1, kernel_init=nn.initializers.normal(0.02), dtype=self.dtype)(h)[:, 0]
+    out = nn.Dense(1, kernel_init=nn.initializers.normal(0.02), dtype=self.dtype)
+    logits = normalized(out, self.spectral_norm, train)(h)[:, 0]
     if self.conditioning == "projection":
       if labels is None:
         raise ValueError("a projection discriminator needs labels")

@@ -37,6 +37,7 @@ import jax.numpy as jnp
 
 from jaxgan.nets.conditioning import DiscriminatorHead, concat_label
 from jaxgan.nets.normalization import ReferenceNorm
+from jaxgan.nets.spectral_norm import normalized
 
 NORMS = ("batch", "layer", "none")
 G_NORMS = NORMS + ("reference", "virtual")
@@ -141,23 +142,25 @@ class DCGANDiscriminator(nn.Module):
   aux_classifier: bool = False   # AC-GAN class logits.
   minibatch_kernels: int = 0
   dtype: Any = jnp.float32
+  spectral_norm: bool = False  # Every layer spectrally normalized (jaxgan.nets.spectral_norm).
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
                with_aux: bool = False):
     start, n_down = _layout(self.image_size)
+    sn = lambda layer: normalized(layer, self.spectral_norm, train)
     if x.shape[1:3] != (self.image_size, self.image_size):
       raise ValueError(f"DCGANDiscriminator expects {self.image_size}x{self.image_size} "
                        f"images, got shape {x.shape}")
     if self.conditioning == "concat":
       x = concat_label(x, labels, self.num_classes)
     feats = self.features
-    x = nn.leaky_relu(_down(feats, dtype=self.dtype)(x), 0.2)  # No norm on the input layer.
+    x = nn.leaky_relu(sn(_down(feats, dtype=self.dtype))(x), 0.2)  # No norm on the input.
     for _ in range(n_down - 1):
       feats *= 2
-      x = _down(feats, use_bias=self.norm == "none", dtype=self.dtype)(x)
+      x = sn(_down(feats, use_bias=self.norm == "none", dtype=self.dtype))(x)
       x = nn.leaky_relu(_norm(self.norm, train, dtype=self.dtype)(x), 0.2)
     head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
-                             self.minibatch_kernels, self.dtype)
-    logits, aux = head(x.reshape((x.shape[0], -1)), labels)
+                             self.minibatch_kernels, self.dtype, self.spectral_norm)
+    logits, aux = head(x.reshape((x.shape[0], -1)), labels, train)
     return (logits, aux) if with_aux else logits

@@ -26,7 +26,7 @@ from jaxgan import config as config_lib
 from jaxgan.config import HYPERPARAMETERS
 from jaxgan.data.source import toy_batch, toy_data_key
 from jaxgan.sweep.grid import SweepError, Variant
-from jaxgan.train_state import GANState, create_state
+from jaxgan.train_state import GANState
 from jaxgan.train_step import make_train_step
 
 Array = jax.Array
@@ -63,15 +63,10 @@ def variant_values(variants: Sequence[Variant], names: Sequence[str]) -> dict[st
 
 def init_fn(variants: Sequence[Variant], data_shape, num_classes: int) -> Callable:
   """``init(seeds, values) -> SweepState`` for the variants of one group (pure, jittable)."""
-  base = variants[0].config
-  shape = tuple(data_shape)
-  generator, discriminator = config_lib.models(base, shape, num_classes)
-  g_tx, d_tx = config_lib.optimizers(base)
+  base, shape = variants[0].config, tuple(data_shape)
 
   def one(seed, values):
-    state = create_state(jax.random.key(seed), generator, discriminator, g_tx, d_tx,
-                         base.model.latent_dim, shape, num_classes,
-                         ema=base.train.ema_decay > 0, hparams=config_lib.hparams(base))
+    state = config_lib.initial_state(base, shape, num_classes, seed=seed)
     return state.with_hyperparameters(values)
 
   def init(seeds, values):

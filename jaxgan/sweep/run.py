@@ -32,6 +32,7 @@ from jaxgan import plotting
 from jaxgan.data import images as image_data
 from jaxgan.data import toy
 from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.packing import on_copies
 from jaxgan.sweep import program, summary
 from jaxgan.sweep.grid import Axis, Grid, SweepError, Variant, make_grid
 from jaxgan.train import TrainingInterrupted, _StopOnSignal
@@ -115,7 +116,7 @@ def _evaluate(config, sweep: program.SweepState, variants, shape, num_classes,
       out[v.index] = {"modes": cov["modes"], "high_quality": cov["high_quality"]}
   if png is not None:
     real = np.asarray(toy.sample(name, jax.random.key(7), config.train.eval_samples))
-    critics = [lambda x, i=i: program.variant_state(sweep, i).d(jnp.asarray(x))
+    critics = [lambda x, i=i: on_copies(program.variant_state(sweep, i).d, jnp.asarray(x))
                for i in range(len(variants))]
     titles = [f"{v.label()}" + (f": {out[v.index]['modes']} modes" if out[v.index] else "")
               for v in variants]
