@@ -22,7 +22,7 @@ any other global, so a ``.pth`` cannot run code.
 
 A hostile or corrupt file must not hang, crash or exhaust memory either, so every input
 that is not a state dict ends as a one-line ``PthError``. Before unpickling, each pickle's
-opcodes are walked (``_check_pickle``) to bound its length, its work and the nesting depth
+opcodes are walked (``jaxgan.pickle_scan.check_pickle``) to bound its length, its work and the nesting depth
 of what it builds; declared lengths must fit in the bytes present. Sizes, strides, offsets
 and element counts must be non-negative ints under ``_MAX_NUMEL`` and are checked against
 the storage bytes actually present before anything is allocated. Converting the unpickled
@@ -40,7 +40,6 @@ import mmap
 import os
 import pathlib
 import pickle
-import pickletools
 import reprlib
 import struct
 import zipfile
@@ -49,6 +48,8 @@ from typing import Any, Callable
 
 import ml_dtypes
 import numpy as np
+
+from jaxgan.pickle_scan import check_pickle
 
 _LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
 _LEGACY_PROTOCOL = 1001
@@ -234,77 +235,11 @@ class _StateDictUnpickler(pickle.Unpickler):
 
 
 # Opcodes that add to the container below their arguments and leave it on the stack.
-_MUTATORS = frozenset({"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS", "BUILD"})
-_MEMO_PUTS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"})
-_MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
-
-
-def _pop_args(op, stack: list[int], marks: list[int]) -> list[int]:
-  """Pops an opcode's arguments (per pickletools' stack effects) off a stack of depths."""
-  before = op.stack_before
-  items, below = [], len(before)
-  if pickletools.markobject in before:
-    if not marks:
-      raise pickle.UnpicklingError(f"opcode {op.name} without a MARK")
-    mark = marks.pop()
-    items, below = stack[mark:], before.index(pickletools.markobject)
-    del stack[mark:]
-  if len(stack) - below < (marks[-1] if marks else 0):
-    raise pickle.UnpicklingError(f"opcode {op.name} pops from an empty stack")
-  popped = stack[len(stack) - below:]
-  del stack[len(stack) - below:]
-  return popped + items
-
-
-def _check_pickle(stream) -> None:
-  """Walks one pickle's opcodes, building nothing, to bound what unpickling it will cost.
-
-  pickletools reads each argument with ``stream.read(n)``, so a declared length beyond the
-  bytes present fails here rather than making the unpickler allocate it. The walk mirrors
-  the unpickler's stack and memo with an upper bound on the nesting depth of each value
-  and refuses more than _MAX_DEPTH levels: CPython hashes nested tuples recursively in C,
-  so a dict key of a million nested tuples (a 1 MB pickle) would overflow the C stack and
-  kill the process; no later check could catch that. (A container mutated after the memo
-  saw it keeps its older bound there; only lists, dicts and sets mutate, they are never
-  hashed, and _Resolver bounds the depth it walks.)
-  """
-  stack: list[int] = []  # Depth bound of each value on the unpickler's stack.
-  marks: list[int] = []
-  memo: dict[int, int] = {}
-  for n, (op, arg, _) in enumerate(pickletools.genops(stream), 1):
-    if n > _MAX_PICKLE_OPS:
-      raise pickle.UnpicklingError(f"the pickle has more than {_MAX_PICKLE_OPS} opcodes")
-    if op.name == "MARK":
-      marks.append(len(stack))
-    elif op.name in _MEMO_GETS:
-      if arg not in memo:
-        raise pickle.UnpicklingError(f"the pickle reads memo entry {arg} before writing it")
-      stack.append(memo[arg])
-    elif op.name in _MEMO_PUTS or op.name == "DUP":
-      if len(stack) <= (marks[-1] if marks else 0):
-        raise pickle.UnpicklingError(f"opcode {op.name} on an empty stack")
-      if op.name == "DUP":
-        stack.append(stack[-1])
-      else:
-        memo[len(memo) if op.name == "MEMOIZE" else arg] = stack[-1]
-    else:
-      args = _pop_args(op, stack, marks)
-      if op.stack_after:
-        if op.name in _MUTATORS:
-          depth = max([args[0]] + [1 + a for a in args[1:]])
-        else:
-          depth = 1 + max(args, default=-1)
-        if depth > _MAX_DEPTH:
-          raise pickle.UnpicklingError(
-              f"the pickle nests objects more than {_MAX_DEPTH} levels deep")
-        stack.append(depth)
-
-
 def _load_pickle(stream, storages: dict[str, _Storage]) -> Any:
   """Checks, then unpickles, the pickle at ``stream``'s position; leaves it just past it."""
   start = stream.tell()
   try:
-    _check_pickle(stream)
+    check_pickle(stream, _MAX_DEPTH, _MAX_PICKLE_OPS)
     stream.seek(start)
     return _StateDictUnpickler(stream, storages).load()
   except pickle.UnpicklingError:
