@@ -247,3 +247,58 @@ def test_to_model_range_round_trips_and_keeps_the_array_type():
   on_device = images.to_model_range(jnp.asarray(levels))
   assert isinstance(on_device, jax.Array) and on_device.dtype == jnp.float32
   np.testing.assert_array_equal(np.asarray(images.to_uint8(on_device)), levels)
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"not a zip at all", "not a readable .npz archive"),
+    ("truncated", r"not a readable .npz archive \(BadZipFile"),
+    ("object", "Object arrays cannot be loaded"),
+    ("pickle", "not a readable .npz archive"),
+])
+def test_files_that_are_not_npz_archives_are_named(tmp_path, content, needle):
+  import pickle
+  path = tmp_path / "bad.npz"
+  if content == "truncated":
+    np.savez(path, x_train=np.zeros((4, 8, 8), np.uint8))
+    path.write_bytes(path.read_bytes()[:200])
+  elif content == "object":
+    np.savez(path, x_train=np.array([object(), 1], dtype=object))
+  elif content == "pickle":
+    path.write_bytes(pickle.dumps({"x_train": 1}))
+  else:
+    path.write_bytes(content)
+  with pytest.raises(images.DataError, match=needle) as info:
+    images.load_npz(path)
+  assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_sparse_labels_are_refused_dense_gaps_are_kept(tmp_path):
+  x = np.zeros((10, 8, 8), np.uint8)
+  np.savez(tmp_path / "stray.npz", x_train=x, y_train=np.array([0] * 9 + [999]))
+  with pytest.raises(images.DataError, match="up to 999, so there would be 1000 classes, but "
+                     "only 2 of them occur"):
+    images.load_npz(tmp_path / "stray.npz")
+  np.savez(tmp_path / "gap.npz", x_train=x, y_train=np.array([0, 1, 2, 4] * 2 + [0, 1]))
+  assert images.load_npz(tmp_path / "gap.npz").num_classes == 5  # One class missing: kept.
+
+
+def _png(path, value=0):
+  from PIL import Image
+  path.parent.mkdir(parents=True, exist_ok=True)
+  Image.fromarray(np.full((8, 8, 3), value, np.uint8)).save(path)
+
+
+def test_folder_layout_mistakes_are_named(tmp_path):
+  for c in ("a", "b"):
+    for i in range(2):
+      _png(tmp_path / "ok" / c / f"{i}.png")
+  (tmp_path / "ok" / "a" / "x.png").mkdir()  # A folder with an image's name: skipped.
+  data = images.load_folder(tmp_path / "ok")
+  assert data.images.shape[0] == 4 and data.num_classes == 2
+  _png(tmp_path / "ok" / "stray.png")
+  with pytest.raises(images.DataError, match="images at the top level .stray.png"):
+    images.load_folder(tmp_path / "ok")
+  (tmp_path / "ok" / "stray.png").unlink()
+  (tmp_path / "ok" / "empty").mkdir()
+  with pytest.raises(images.DataError, match="class folder 'empty' holds no images"):
+    images.load_folder(tmp_path / "ok")

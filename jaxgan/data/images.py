@@ -21,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+import zipfile
+import zlib
 
 import jax
 import jax.numpy as jnp
@@ -101,24 +103,35 @@ def _check(images, labels, source: str, num_classes: int | None = None) -> Image
     raise DataError(f"{source}: labels out of range [0, {num_classes}): min {labels.min()}, "
                     f"max {labels.max()}")
   n_classes = num_classes if num_classes is not None else int(labels.max()) + 1
+  present = len(np.unique(labels))
+  if num_classes is None and present * 2 < n_classes:  # E.g. one stray label 999.
+    raise DataError(f"{source}: labels run up to {n_classes - 1}, so there would be {n_classes} "
+                    f"classes, but only {present} of them occur; relabel them 0..{present - 1}")
   return ImageDataset(images, labels.astype(np.int32), n_classes, source)
 
 
 def load_npz(path: str | os.PathLike, split: str = "train",
              num_classes: int | None = None) -> ImageDataset:
-  """Reads ``x_<split>`` (and ``y_<split>`` if present) from a .npz archive.
-
-  The layout of the archives in ``shared/data``: x_train (N, H, W[, C]) uint8, y_train (N,).
-  """
+  """Reads ``x_<split>`` (N, H, W[, C]) uint8 and, if present, ``y_<split>`` (N,) integer
+  labels from a .npz archive; anything that is not such an archive is a ``DataError``."""
   path = pathlib.Path(path)
   if not path.is_file():
     raise DataError(f"{path}: no such file")
-  with np.load(path) as archive:
-    key = f"x_{split}"
-    if key not in archive:
-      raise DataError(f"{path}: no array {key!r}; it has {sorted(archive.keys())}")
-    labels = archive[f"y_{split}"] if f"y_{split}" in archive else None
-    return _check(archive[key], labels, str(path), num_classes)
+  try:  # Not a zip, truncated, a pickle, object arrays: all refused without unpickling.
+    with np.load(path, allow_pickle=False) as archive:
+      if not hasattr(archive, "keys"):
+        raise DataError(f"{path}: holds one array, not an .npz archive of x_{split}, y_{split}")
+      key = f"x_{split}"
+      if key not in archive:
+        raise DataError(f"{path}: no array {key!r}; it has {sorted(archive.keys())}")
+      images = archive[key]
+      labels = archive[f"y_{split}"] if f"y_{split}" in archive else None
+  except DataError:
+    raise
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    raise DataError(f"{path}: not a readable .npz archive ({type(e).__name__}: "
+                    f"{' '.join(str(e).split())[:160]})") from None
+  return _check(images, labels, str(path), num_classes)
 
 
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N")
@@ -160,10 +173,19 @@ def load_folder(path: str | os.PathLike) -> ImageDataset:
   root = pathlib.Path(path)
   if not root.is_dir():
     raise DataError(f"{root}: no such folder")
+  is_image = lambda f: f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES
   classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+  stray = sorted(f.name for f in root.iterdir() if is_image(f)) if classes else []
+  if stray:
+    raise DataError(f"{root}: images at the top level ({stray[0]}, ...) beside class folders "
+                    f"({', '.join(classes[:4])}, ...): move them into a class folder")
   files = ([(f, i) for i, c in enumerate(classes) for f in sorted((root / c).iterdir())]
            if classes else [(f, None) for f in sorted(root.iterdir())])
-  files = [(f, y) for f, y in files if f.suffix.lower() in IMAGE_SUFFIXES]
+  files = [(f, y) for f, y in files if is_image(f)]  # A folder named x.png is no image.
+  empty = [c for i, c in enumerate(classes) if not any(y == i for _, y in files)]
+  if empty:
+    raise DataError(f"{root}: class folder {empty[0]!r} holds no images "
+                    f"({', '.join(IMAGE_SUFFIXES)}); remove it or add images")
   if not files:
     raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
   images = [read_image(f) for f, _ in files]
