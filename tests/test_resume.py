@@ -171,7 +171,7 @@ def test_an_empty_workdir_is_refused(tmp_path, monkeypatch):
 
 def test_skipping_most_steps_is_a_failure(tmp_path, monkeypatch):
   """on_nonfinite='skip' with every batch NaN: DivergenceError at the first checkpoint."""
-  monkeypatch.setattr(train, "make_source", faulty_train._poison(train.make_source,
+  monkeypatch.setattr(train, "make_source", faulty_train.poison(train.make_source,
                                                                   set(range(1, 100))))
   with pytest.raises(DivergenceError, match=r"2 of the 2 steps trained since step 0 .* "
                                             r"skipped .*at most half"):
