@@ -5,7 +5,7 @@
     jaxgan sample --workdir runs/x --out samples.png [-n 64] [--step 2000] [--no-ema]
                   [--variant N]   # N: a variant of a sweep
     jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000] [--variant N]   # FID + IS
-    jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2
+    jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2 | prdc REAL FAKE
 
 Errors in the input (config files and fields, data, checkpoints, a workdir in use, memory
 that the settings exceed) are reported in one line and exit with status 2; a run that
@@ -33,7 +33,7 @@ from jaxgan.validation import ConfigError, check_field
 from jaxgan.workdir_lock import WorkdirLocked
 
 DEFAULT_CONFIG = str(pathlib.Path(config_lib.__file__).resolve())  # Its get_config().
-METRICS = ("fid", "stats", "is", "kid")
+METRICS = ("fid", "stats", "is", "kid", "prdc")
 INPUT_ERROR, FAILED = 2, 1  # Exit statuses: bad input (usage, config, data, workdir); a failed run.
 
 
@@ -286,6 +286,10 @@ def evaluate(argv: list[str]) -> None:
   parser.add_argument("--splits", type=int, default=10, help="Inception Score splits")
   parser.add_argument("--out", default=None, help="also write the results to this .json")
   parser.add_argument("--variant", type=int, default=None, help="a sweep's variant (index)")
+  parser.add_argument("--prdc", action="store_true", help="also precision, recall, density "
+                      "and coverage against --ref images")
+  parser.add_argument("--per-class", action="store_true", help="also the FID of each class "
+                      "against --ref images of that class (a labelled .npz)")
   args = parser.parse_args(argv)
   logging.set_verbosity(logging.WARNING)
   try:
@@ -298,9 +302,8 @@ def evaluate(argv: list[str]) -> None:
 def _evaluate(args) -> None:
   import jax
 
-  from jaxgan.metrics import evaluate as ev
-  from jaxgan.metrics.__main__ import extractor_from_args, small_n_warning
-  from jaxgan.metrics.frechet import frechet_distance
+  from jaxgan.metrics import evaluate as ev, reference as against
+  from jaxgan.metrics.__main__ import extractor_from_args, print_lines
   from jaxgan.metrics.inception_score import inception_score
 
   config, state, shape, num_classes = _restore_run(args.workdir, args.step, args.variant)
@@ -316,22 +319,23 @@ def _evaluate(args) -> None:
   def draw(state, key, n):
     k_z, k_y = jax.random.split(key)
     labels = jax.random.randint(k_y, (n,), 0, num_classes) if conditional else None
-    return state.sample(k_z, n, labels, use_ema)
+    return state.sample(k_z, n, labels, use_ema), labels
 
   extractor = extractor_from_args(args)
+  against.check_reference(reference, extractor, shape[:2], prdc=args.prdc,
+                          per_class=args.per_class, conditional=conditional)
   features = ev.generator_features(lambda key, n: draw(state, key, n), jax.random.key(args.seed),
                                    args.n, extractor, keep_logits=True,
+                                   keep_pool3=args.prdc or args.per_class,
                                    progress=not args.no_progress)
   mean, std = inception_score(features.logits, args.splits)
   result = {"step": int(state.step), "n": features.count, "is_mean": mean, "is_std": std}
   if reference is not None:
-    ref = ev.source_statistics(reference, lambda: extractor, not args.no_progress)
-    result["fid"] = frechet_distance(features.stats.mean(), features.stats.covariance(),
-                                     ref.mu, ref.sigma)
-    result["n_ref"] = ref.n  # None for pytorch-fid's statistics files.
-    warning = small_n_warning([features.count, ref.n], ref.mu.shape[0], False)
-    if warning:
-      print(warning, file=sys.stderr)
+    scores, lines = against.against_reference(features, reference, extractor, prdc=args.prdc,
+                                              per_class=args.per_class,
+                                              progress=not args.no_progress)
+    result.update(scores)  # fid, n_ref (None for pytorch-fid's files), mode, ...
+    print_lines(lines)
   print(json.dumps(result))
   if args.out:
     pathlib.Path(args.out).write_text(json.dumps(result, indent=1) + "\n")

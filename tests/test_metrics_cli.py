@@ -308,3 +308,130 @@ def test_scores_refuse_non_finite_features():
   with pytest.raises(ValueError, match="features2 have 1 NaN or inf"):
     kernel_inception_distance(features, np.where(np.eye(6, 8) * np.arange(8) == 3, np.inf,
                                                  features), 2, 4)
+
+
+# ----------------------------------------------------------------------------- modes, provenance
+
+
+def _hash_of(variables) -> str:
+  """The documented weights_sha256 layout, written out: per leaf in sorted path order,
+  'path|dtype|shape|' then the little-endian bytes."""
+  import hashlib
+  flat = []
+
+  def walk(node, path):
+    for k in sorted(node):
+      if isinstance(node[k], dict):
+        walk(node[k], path + f"['{k}']")
+      else:
+        flat.append((path + f"['{k}']", np.asarray(node[k])))
+
+  walk(variables, "")
+  h = hashlib.sha256()
+  for path, value in sorted(flat, key=lambda item: item[0]):
+    value = np.ascontiguousarray(value, value.dtype.newbyteorder("<"))
+    h.update(f"{path}|{value.dtype.str}|{value.shape}|".encode())
+    h.update(value.tobytes())
+  return h.hexdigest()
+
+
+def test_weights_sha256_is_of_the_arrays():
+  variables = _variables()
+  extractor = evaluate.FeatureExtractor(variables, batch_size=4)  # Hashes device copies.
+  assert extractor.weights_sha256 == _hash_of(variables) == evaluate.weights_sha256(variables)
+  changed = jax.tree_util.tree_map(lambda a: a, variables)
+  changed["params"]["fc"]["kernel"] = np.nextafter(variables["params"]["fc"]["kernel"], 1.0)
+  assert evaluate.weights_sha256(changed) != extractor.weights_sha256
+
+
+def test_stats_in_mode_tf1_records_how_it_was_made(data, tmp_path, capsys):
+  root, a, _ = data
+  out = tmp_path / "tf1.npz"
+  with pytest.warns(UserWarning, match="RANDOM"):
+    result = run(["stats", str(root / "a"), str(out), "--mode", "tf1"] + COMMON)
+  assert result["n"] == 5
+  assert "--mode 'tf1'" in capsys.readouterr().out
+  with np.load(out) as f:
+    assert str(f["mode"]) == "tf1" and int(f["n"]) == 5
+    assert str(f["weights_sha256"]) == _hash_of(_variables())
+    assert f["image_size"].tolist() == [32, 32]
+    mu = f["mu"]
+  with jax.default_matmul_precision("highest"):  # The Inception on TF1-preprocessed images.
+    pool3 = np.asarray(evaluate.inception_outputs(_variables(), a, mode="tf1")["pool3"])
+  np.testing.assert_allclose(mu, pool3.astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-6)
+
+
+def _stats_file(path, provenance=None, n=50):
+  """A small (4-d) statistics file, with what save_statistics records."""
+  from jaxgan.metrics.statistics import save_statistics
+  x = np.random.default_rng(len(str(path))).standard_normal((n, 4))
+  save_statistics(path, x.mean(axis=0), np.cov(x, rowvar=False), n, provenance)
+  return str(path)
+
+
+@pytest.mark.parametrize("case", ["mode", "size", "weights"])
+def test_fid_refuses_sides_made_differently(data, tmp_path, capsys, case):
+  from jaxgan.metrics.statistics import Provenance
+  root = data[0]
+  ours = Provenance("pytorch", "a" * 64, (32, 32))
+  if case == "mode":  # Images, default --mode pytorch, against a TF1 file: refused before
+    sides = [str(root / "a.npz"), _stats_file(tmp_path / "tf1.npz",  # any weights load.
+                                              Provenance("tf1", "a" * 64, (32, 32)))]
+    words = "--mode 'pytorch' vs 'tf1'"
+  elif case == "size":
+    sides = [str(root / "a"), _stats_file(tmp_path / "s64.npz",
+                                          Provenance("pytorch", "a" * 64, (64, 64)))]
+    words = "image size 32x32 vs 64x64"
+  else:
+    sides = [_stats_file(tmp_path / "ours.npz", ours),
+             _stats_file(tmp_path / "w.npz", Provenance("pytorch", "b" * 64, (32, 32)))]
+    words = r"Inception weights SHA-256 aaaaaaaaaaaa\.\.\. vs bbbbbbbbbbbb\.\.\."
+  assert main(["fid", *sides, "--no-progress"]) == 2
+  err = capsys.readouterr().err
+  assert re.search(f"^error: {re.escape(sides[0])} and {re.escape(sides[1])} were made "
+                   f"differently \\({words}", err), err
+  assert len(err.strip().splitlines()) == 1
+
+
+def test_fid_accepts_a_plain_pytorch_fid_file_with_a_warning(tmp_path, capsys):
+  from jaxgan.metrics.statistics import Provenance
+  ours = _stats_file(tmp_path / "ours.npz", Provenance("pytorch", "a" * 64, (32, 32)))
+  plain = tmp_path / "theirs.npz"
+  with np.load(ours) as f:  # pytorch-fid's --save-stats: mu and sigma only.
+    np.savez(plain, mu=f["mu"], sigma=f["sigma"])
+  assert main(["fid", ours, str(plain), "--no-progress"]) == 0
+  out, err = capsys.readouterr()
+  assert "FID: 0.000000" in out
+  assert f"warning: {plain} records no provenance" in err and "--mode 'pytorch'" in err
+
+
+def test_is_with_shuffle_seed(data):
+  root, _, b = data
+  result = run(["is", str(root / "b.npz"), "--splits", "2", "--shuffle-seed", "2020"] + COMMON)
+  logits = _direct(b)["logits"].astype(np.float64)
+  order = np.random.RandomState(2020).permutation(5)  # torch-fidelity's shuffle.
+  mean, std = inception_score(logits[order], splits=2)
+  np.testing.assert_allclose([result["is_mean"], result["is_std"]], [mean, std], rtol=1e-5)
+  assert result["shuffle_seed"] == 2020
+
+
+def test_prdc_command(data, tmp_path, capsys):
+  from test_prdc import reference_prdc
+  root, a, b = data
+  result = run(["prdc", str(root / "a"), str(root / "b.npz"), "--k-pr", "2", "--k-dc", "2",
+                "--json", str(tmp_path / "p.json")] + COMMON)
+  want = reference_prdc(_direct(a)["pool3"], _direct(b)["pool3"], 2, 2)
+  for k, v in want.items():
+    assert result[k] == pytest.approx(v, abs=1e-12), (k, result, want)
+  assert result["n_real"] == result["n_fake"] == 5 and result["mode"] == "pytorch"
+  assert json.loads((tmp_path / "p.json").read_text()) == result
+  assert "precision: " in capsys.readouterr().out
+
+
+def test_prdc_needs_more_images_than_k(data, capsys):
+  from jaxgan import cli
+  root = data[0]
+  with pytest.raises(SystemExit) as exit_info:  # Through `jaxgan prdc`; before the Inception.
+    cli.main(["prdc", str(root / "a"), str(root / "b.npz"), "--no-progress"])
+  assert exit_info.value.code == 2
+  assert "error: real has 5 samples: k-NN radii with k = 5 need more" in capsys.readouterr().err

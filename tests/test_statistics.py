@@ -1,16 +1,24 @@
-"""Tests for jaxgan.metrics.statistics: streaming mean/covariance and .npz files.
+"""Tests for jaxgan.metrics.statistics: streaming mean/covariance, .npz files, provenance.
 
 Expected values come from ``np.mean`` / ``np.cov`` on all features at once.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
-from jaxgan.metrics.statistics import (FeatureStats, StatisticsError, check_statistics,
-                                       load_statistics, merge_across_processes,
-                                       read_statistics, save_statistics)
+from jaxgan.metrics.statistics import (FeatureStats, Provenance, Statistics, StatisticsError,
+                                       check_comparable, check_statistics, load_statistics,
+                                       merge_across_processes, read_statistics,
+                                       save_statistics)
 
 
 def _features(n=103, d=7, seed=0):
@@ -126,3 +134,103 @@ def test_checks_accept_singular_and_float32_rounded_covariances():
   assert checked.dtype == np.float64 and np.array_equal(checked, sigma)
   check_statistics(np.zeros(4), np.zeros((4, 4)))  # One image repeated: all zero.
   check_statistics(2.0, 3.0)  # Scalars: d = 1.
+
+
+SHA_A, SHA_B = "a" * 64, "ab" + "c" * 62
+OURS = Provenance("pytorch", SHA_A, (32, 32))
+
+
+def test_provenance_round_trip_and_pytorch_fid_reads_the_file(tmp_path):
+  x = _features().astype(np.float64)
+  mu, sigma = x.mean(axis=0), np.cov(x, rowvar=False)
+  made = Provenance("tf1", SHA_B, (28, 40))
+  save_statistics(tmp_path / "s.npz", mu, sigma, n=len(x), provenance=made)
+  stats = read_statistics(tmp_path / "s.npz")
+  assert stats.provenance == made and stats.n == len(x)
+  with np.load(tmp_path / "s.npz") as f:  # pytorch-fid: f['mu'][:], f['sigma'][:]; rest ignored.
+    np.testing.assert_array_equal(f["mu"][:], mu)
+    np.testing.assert_array_equal(f["sigma"][:], sigma)
+    assert str(f["mode"]) == "tf1" and str(f["weights_sha256"]) == SHA_B
+    assert f["image_size"].tolist() == [28, 40] and int(f["n"]) == len(x)
+    assert all(f[k].dtype != object for k in f.files)  # Loads without allow_pickle.
+  save_statistics(tmp_path / "plain.npz", mu, sigma)  # Nothing recorded: nothing written.
+  with np.load(tmp_path / "plain.npz") as f:
+    assert sorted(f.files) == ["mu", "sigma"]
+  assert read_statistics(tmp_path / "plain.npz").provenance == Provenance()
+
+
+@pytest.mark.parametrize("other,words", [
+    (Provenance("tf1", SHA_A, (32, 32)), "--mode 'pytorch' vs 'tf1'"),
+    (Provenance("pytorch", SHA_B, (32, 32)),
+     r"Inception weights SHA-256 aaaaaaaaaaaa\.\.\. vs abcccccccccc\.\.\."),
+    (Provenance("pytorch", SHA_A, (64, 32)), "image size 32x32 vs 64x32"),
+    (Provenance("clean", SHA_A, (28, 28)), "--mode 'pytorch' vs 'clean'; image size 32x32 vs"),
+    (Provenance("tf1", None, None), "--mode 'pytorch' vs 'tf1'"),  # Partly recorded.
+])
+def test_statistics_made_differently_are_refused(other, words):
+  a = Statistics(np.zeros(2), np.eye(2), 10, "a.npz", OURS)
+  b = Statistics(np.zeros(2), np.eye(2), 10, "b.npz", other)
+  with pytest.raises(StatisticsError, match=f"a.npz and b.npz were made differently \\({words}"):
+    check_comparable(a, b)
+
+
+def test_plain_pytorch_fid_statistics_are_accepted_with_a_warning():
+  ours = Statistics(np.zeros(2), np.eye(2), 10, "ours.npz", OURS)
+  plain = Statistics(np.zeros(2), np.eye(2), None, "theirs.npz")
+  lines = check_comparable(plain, ours)
+  assert len(lines) == 1 and lines[0].startswith("warning: theirs.npz records no provenance")
+  assert "--mode 'pytorch'" in lines[0] and "image size 32x32" in lines[0]
+  assert check_comparable(ours, plain) == [lines[0]]  # Either side.
+  assert check_comparable(plain, plain) == []  # pytorch-fid's own use: no warning.
+  assert check_comparable(ours, ours) == []
+  partial = Statistics(np.zeros(2), np.eye(2), None, "partial.npz", Provenance("pytorch"))
+  assert check_comparable(partial, ours) == [
+      "warning: partial.npz does not record its Inception weights SHA-256, image size; "
+      "assuming it matches ours.npz"]
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("image_size", np.array([32, 32, 3]), "image_size must be 2 positive integers"),
+    ("image_size", np.array([32.0, 32.0]), "image_size must be 2 positive integers"),
+    ("mode", np.array(["a", "b"]), "mode must be a string"),
+    ("weights_sha256", np.array(3), "weights_sha256 must be a string"),
+])
+def test_malformed_provenance_is_named(tmp_path, key, value, words):
+  np.savez(tmp_path / "s.npz", mu=np.zeros(2), sigma=np.eye(2), **{key: value})
+  with pytest.raises(StatisticsError, match=f"{tmp_path / 's.npz'}: {words}"):
+    read_statistics(tmp_path / "s.npz")
+
+
+MERGE_SCRIPT = textwrap.dedent('''
+    import json, sys, jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(sys.argv[1], 2, int(sys.argv[2]))
+    import numpy as np
+    from jaxgan.metrics.statistics import FeatureStats, merge_across_processes
+    x = np.asarray(json.loads(sys.argv[3]))
+    part = x[:23] if jax.process_index() == 0 else x[23:]  # Unequal shares.
+    merged = merge_across_processes(FeatureStats.from_features(part))
+    print(json.dumps({"processes": jax.process_count(), "n": merged.n,
+                      "mean": merged.mean().tolist(), "cov": merged.covariance().tolist()}))
+''')
+
+
+def test_merge_across_two_processes():
+  """Two CPU processes joined by jax.distributed (gloo), each with part of the features;
+  both must hold the statistics of all of them, in float64."""
+  x = _features(n=61, d=5, seed=4).astype(np.float64) * 1e3  # Large mean: float32 would show.
+  with socket.socket() as sock:
+    sock.bind(("localhost", 0))
+    port = sock.getsockname()[1]
+  env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": ""}
+  procs = [subprocess.Popen([sys.executable, "-c", MERGE_SCRIPT, f"localhost:{port}", str(i),
+                             json.dumps(x.tolist())], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  for out, _ in outs:
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got["processes"] == 2 and got["n"] == len(x)
+    np.testing.assert_allclose(got["mean"], x.mean(axis=0), rtol=1e-13)
+    np.testing.assert_allclose(got["cov"], np.cov(x, rowvar=False), rtol=1e-10)

@@ -1,9 +1,17 @@
-"""Command line: FID, Inception Score, KID and saved statistics.
+"""Command line: FID, Inception Score, KID, precision/recall/density/coverage, statistics.
 
     python -m jaxgan.metrics fid PATH1 PATH2      # folders / .npz images / .npz statistics
     python -m jaxgan.metrics stats PATH OUT.npz   # pytorch-fid-compatible mu/sigma file
     python -m jaxgan.metrics is PATH              # Inception Score, 10 splits
     python -m jaxgan.metrics kid PATH1 PATH2      # KID, 100 subsets of 1000
+    python -m jaxgan.metrics prdc REAL FAKE       # precision, recall (k=3), density, coverage (k=5)
+
+``--mode pytorch|tf1|clean`` chooses the preprocessing (``jaxgan.metrics.preprocess``):
+pytorch-fid's (the default), the original TF FID's (TTUR) or clean-fid's; only scores of
+the same mode compare. ``stats`` records the mode, the SHA-256 of the Inception weights,
+the image size and N in its file, and ``fid`` refuses two sides that were made
+differently (naming the difference); a plain pytorch-fid or TTUR file (mu and sigma
+only) is accepted with a warning.
 
 A PATH is a folder of images (png, jpg, ...; all of one size), an .npz of images
 (uint8 (N, H, W[, C]) under ``x_train`` or as its first array), or, for ``fid``, an .npz
@@ -35,7 +43,9 @@ from jaxgan.metrics import evaluate
 from jaxgan.metrics.frechet import frechet_distance
 from jaxgan.metrics.inception_score import inception_score
 from jaxgan.metrics.kid import kernel_inception_distance
-from jaxgan.metrics.statistics import Statistics, save_statistics
+from jaxgan.metrics.prdc import BLOCK_SIZE, K_DC, K_PR, check_sizes, prdc
+from jaxgan.metrics.preprocess import DEFAULT_MODE, MODES
+from jaxgan.metrics.statistics import Provenance, Statistics, check_comparable, save_statistics
 from jaxgan.nets.inception import FEATURE_DIM
 
 _BANNER = ("\n" + "!" * 78 + "\n!! RANDOM INCEPTION WEIGHTS: these numbers are NOT FID / IS / KID "
@@ -60,6 +70,10 @@ def common_options() -> argparse.ArgumentParser:
                       help="use at most this many images of each source")
   common.add_argument("--precision", default="highest", choices=("highest", "high", "default"),
                       help="matmul/conv precision on accelerators (default highest)")
+  common.add_argument("--mode", default=DEFAULT_MODE, choices=MODES,
+                      help="preprocessing: pytorch (pytorch-fid, default), tf1 (the original "
+                           "TF FID, TTUR) or clean (clean-fid); scores compare only within "
+                           "one mode")
   common.add_argument("--no-progress", action="store_true", help="no progress bar")
   return common
 
@@ -79,11 +93,22 @@ def _parser() -> argparse.ArgumentParser:
   p = sub.add_parser("is", parents=[common], help="Inception Score")
   p.add_argument("path", metavar="PATH")
   p.add_argument("--splits", type=int, default=10)
+  p.add_argument("--shuffle-seed", type=int, default=None,
+                 help="shuffle the images before the splits (torch-fidelity uses 2020); "
+                      "default: no shuffling, as the original code")
   p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   p = sub.add_parser("kid", parents=[common], help="Kernel Inception Distance")
   p.add_argument("paths", nargs=2, metavar="PATH")
   p.add_argument("--subsets", type=int, default=100)
   p.add_argument("--subset-size", type=int, default=1000)
+  p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
+  p = sub.add_parser("prdc", parents=[common], help="precision, recall, density, coverage")
+  p.add_argument("real", metavar="REAL", help="real images (folder or .npz)")
+  p.add_argument("fake", metavar="FAKE", help="generated images (folder or .npz)")
+  p.add_argument("--k-pr", type=int, default=K_PR, help=f"k of precision/recall ({K_PR})")
+  p.add_argument("--k-dc", type=int, default=K_DC, help=f"k of density/coverage ({K_DC})")
+  p.add_argument("--block-size", type=int, default=BLOCK_SIZE,
+                 help=f"rows and columns per block of distances ({BLOCK_SIZE})")
   p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   return parser
 
@@ -96,7 +121,8 @@ def extractor_from_args(args) -> evaluate.FeatureExtractor:
   else:
     variables = inception_weights.load_fid_inception(
         args.weights, cache_dir=args.cache_dir, allow_download=args.allow_download)
-  return evaluate.FeatureExtractor(variables, args.batch_size, precision=args.precision)
+  return evaluate.FeatureExtractor(variables, args.batch_size, precision=args.precision,
+                                   mode=args.mode)
 
 
 def _images(path: str, args) -> evaluate.ImageSource:
@@ -134,7 +160,7 @@ def small_n_warning(counts: list[int | None], dim: int, singular: bool) -> str |
   return None
 
 
-def _frechet(stats: list[Statistics], paths: list[str]) -> tuple[float, bool]:
+def fid_of(stats: list[Statistics], paths: list[str]) -> tuple[float, bool]:
   """(FID, whether a covariance was singular); that warning is left to small_n_warning."""
   names = tuple(f"{p}: {k}" for p in paths for k in ("mu", "sigma"))
   with warnings.catch_warnings(record=True) as caught:
@@ -148,11 +174,26 @@ def _frechet(stats: list[Statistics], paths: list[str]) -> tuple[float, bool]:
   return fid, bool(singular)
 
 
+def planned_provenance(source, mode: str) -> Provenance:
+  """What is known before the Inception runs: a file's record, or the mode and size."""
+  if isinstance(source, Statistics):
+    return source.provenance
+  return Provenance(mode, None, source.image_size)
+
+
+def print_lines(lines: list[str]) -> None:
+  for line in lines:
+    print(line, file=sys.stderr)
+
+
 def _fid(args) -> dict:
   sources = [evaluate.open_source(p, args.max_images) for p in args.paths]
+  # Refuses different modes or image sizes before any image goes through the Inception.
+  check_comparable(*(planned_provenance(s, args.mode) for s in sources), tuple(args.paths))
   get_extractor = functools.cache(lambda: extractor_from_args(args))  # Built once, if needed.
   stats = [evaluate.source_statistics(s, get_extractor, not args.no_progress) for s in sources]
-  fid, singular = _frechet(stats, args.paths)
+  print_lines(check_comparable(*stats, tuple(args.paths)))
+  fid, singular = fid_of(stats, args.paths)
   counts = [s.n for s in stats]
   shown = " and ".join("unknown" if n is None else str(n) for n in counts)
   print(f"N = {shown} images, FID: {format_score(fid)}")  # The score last, for parsers.
@@ -162,23 +203,55 @@ def _fid(args) -> dict:
   return {"fid": fid, "n1": counts[0], "n2": counts[1]}
 
 
+def _stats(args) -> dict:
+  features = _features(_images(args.path, args), extractor_from_args(args), args)
+  save_statistics(args.out, features.stats.mean(), features.stats.covariance(), features.count,
+                  features.provenance)
+  print(f"Saved mu and sigma of {features.count} images to {args.out} "
+        f"({features.provenance.describe()})")
+  return {"n": features.count, "out": args.out}
+
+
+def _is(args) -> dict:
+  features = _features(_images(args.path, args), extractor_from_args(args), args,
+                       keep_logits=True)
+  mean, std = inception_score(features.logits, args.splits, args.shuffle_seed)
+  shuffled = "" if args.shuffle_seed is None else f", shuffled with seed {args.shuffle_seed}"
+  print(f"IS: {mean:.6f} +- {std:.6f}  (N = {features.count} images, {args.splits} splits"
+        f"{shuffled})")
+  return {"is_mean": mean, "is_std": std, "n": features.count,
+          "shuffle_seed": args.shuffle_seed}
+
+
+def format_prdc(scores: dict, n_real: int, n_fake: int) -> str:
+  return (f"precision: {scores['precision']:.6f}  recall: {scores['recall']:.6f}  "
+          f"density: {scores['density']:.6f}  coverage: {scores['coverage']:.6f}  "
+          f"(N = {n_real} real and {n_fake} fake images)")
+
+
+def _prdc(args) -> dict:
+  sources = [_images(p, args) for p in (args.real, args.fake)]
+  check_sizes(sources[0].count, sources[1].count, args.k_pr, args.k_dc)  # Before the Inception.
+  extractor = extractor_from_args(args)
+  real, fake = (_features(s, extractor, args, keep_pool3=True).pool3 for s in sources)
+  scores = prdc(real=real, fake=fake, k_pr=args.k_pr, k_dc=args.k_dc,
+                block_size=args.block_size)
+  print(format_prdc(scores, len(real), len(fake)))
+  return {**scores, "k_pr": args.k_pr, "k_dc": args.k_dc, "n_real": len(real),
+          "n_fake": len(fake), "mode": args.mode}
+
+
 def run(argv: list[str] | None = None) -> dict:
   """Runs one command; returns its results (also printed)."""
   args = _parser().parse_args(argv)
   if args.command == "fid":
     result = _fid(args)
   elif args.command == "stats":
-    features = _features(_images(args.path, args), extractor_from_args(args), args)
-    save_statistics(args.out, features.stats.mean(), features.stats.covariance(),
-                    features.count)
-    result = {"n": features.count, "out": args.out}
-    print(f"Saved mu and sigma of {features.count} images to {args.out}")
+    result = _stats(args)
   elif args.command == "is":
-    features = _features(_images(args.path, args), extractor_from_args(args), args,
-                         keep_logits=True)
-    mean, std = inception_score(features.logits, args.splits)
-    result = {"is_mean": mean, "is_std": std, "n": features.count}
-    print(f"IS: {mean:.6f} +- {std:.6f}  (N = {features.count} images, {args.splits} splits)")
+    result = _is(args)
+  elif args.command == "prdc":
+    result = _prdc(args)
   else:  # kid
     extractor = extractor_from_args(args)
     f1, f2 = (_features(_images(p, args), extractor, args, keep_pool3=True).pool3
