@@ -67,6 +67,12 @@ def get_config() -> ml_collections.ConfigDict:
   c.data.split = "train"          # npz: reads x_<split>; TFDS: the split.
   c.data.data_dir = ""            # TFDS data_dir ('' = TFDS's default).
   c.data.image_size = 0           # celeb_a: resize to this (0 = 64).
+  c.data.source = "memory"        # memory: load the set into RAM | grain: stream it from
+                                  # storage (jaxgan.data.grain_source); name may then also
+                                  # be array_record (a folder written by `jaxgan prepare`).
+  c.data.workers = 2              # grain: decoding processes per host (0 = in the loop's).
+  c.data.prefetch = 2             # grain: steps read and sent to the devices ahead.
+  c.data.on_error = "raise"       # grain: an unreadable example raises | skip (counted).
 
   c.model = ml_collections.ConfigDict()
   c.model.name = "mlp"            # mlp | pacgan_mlp (PacGAN's synthetic nets) | dcgan
@@ -129,7 +135,16 @@ def get_config() -> ml_collections.ConfigDict:
   c.train.plot_every = 1000
   c.train.checkpoint_every = 1000
   c.train.keep_checkpoints = 3
-  c.train.eval_samples = 2500
+  c.train.eval_samples = 2500     # Toy data: samples for mode coverage; images: generated
+                                  # images for the in-loop FID/KID/PRDC.
+  c.train.eval_every = 0          # > 0, image data: FID, KID, precision/recall, density/
+                                  # coverage every that many steps and at the end; the
+                                  # checkpoint of the lowest FID kept in best_fid/.
+  c.train.eval_reference = 10000  # Training images in the FID reference (0: all); cached.
+  c.train.eval_mode = "pytorch"   # Preprocessing: pytorch | tf1 | clean (jaxgan.metrics).
+  c.train.eval_weights = ""       # pytorch-fid's .pth ('' looks in the cache; 'random':
+                                  # random weights, tests only: the numbers are not FID).
+  c.train.eval_cache_dir = ""     # Where references are cached ('' jaxgan's cache).
   c.train.on_nonfinite = "stop"   # stop | skip: what a NaN/inf loss or gradient does.
   c.train.ema_decay = 0.0         # > 0: sample from a moving average of G's parameters.
   c.train.critic_unroll = 0       # Critic steps unrolled per loop iteration of the step

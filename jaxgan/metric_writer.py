@@ -11,6 +11,8 @@ import json
 import os
 import pathlib
 
+import numpy as np
+
 from absl import logging
 from tensorboardX import SummaryWriter
 
@@ -32,6 +34,18 @@ class MetricWriter:
     self._jsonl.flush()
     for name, value in scalars.items():
       self._tb.add_scalar(name, value, step)
+
+  def write_image(self, step: int, name: str, png: str | os.PathLike) -> None:
+    """A picture (a PNG the run wrote) to TensorBoard; one that cannot be read is warned
+    about, never stops the run."""
+    try:
+      from PIL import Image
+      with Image.open(png) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    except (OSError, ValueError) as e:
+      logging.warning("%s not sent to TensorBoard: %s", png, e)
+      return
+    self._tb.add_image(name, pixels, step, dataformats="HWC")
 
   def write_event(self, step: int, event: dict) -> None:
     """A row of non-scalar facts (e.g. a config change on resume): metrics.jsonl only."""

@@ -44,6 +44,7 @@ from jaxgan import checkpoint, losses, parallel, plotting, resume
 from jaxgan.config import HYPERPARAMETERS, initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
+from jaxgan.metrics import training_eval
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.packing import on_copies
 from jaxgan.metric_writer import MetricWriter
@@ -299,7 +300,8 @@ def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
   d = config.data
   source = make_source(d.name, batch_size=d.batch_size, n_critic=t.n_critic, seed=config.seed,
                        sharding=parallel.batch_sharding(mesh), path=d.path, split=d.split,
-                       data_dir=d.data_dir, image_size=d.image_size)
+                       data_dir=d.data_dir, image_size=d.image_size, source=d.source,
+                       workers=d.workers, prefetch=d.prefetch, on_error=d.on_error)
   validate_for_data(config, source.shape, source.num_classes, jax.device_count())
   saved = _saved_config(workdir_path)
   ckpt_dir = workdir_path / "checkpoints"
@@ -326,13 +328,21 @@ def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
     (workdir_path / "config.json").write_text(config.to_json_best_effort(indent=2))
     (workdir_path / "data.json").write_text(json.dumps(
         {"shape": list(source.shape), "num_classes": source.num_classes}))
+    phase.what = "computing the in-loop FID's reference"
+    evaluator = training_eval.make_evaluator(config, source)
     writer = MetricWriter(workdir_path)
     if changed:
       writer.write_event(start, {"config_change": {c.field: {"from": c.old, "to": c.new}
                                                    for c in changed}})
     if start:
       print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
-    return _loop(config, state, source, manager, writer, workdir_path, hooks, phase, eval_key)
+    best = _BestFid(workdir_path, t.keep_checkpoints) if evaluator is not None else None
+    try:
+      return _loop(config, state, source, manager, writer, workdir_path, hooks, phase,
+                   eval_key, evaluator, best)
+    finally:
+      if best is not None:
+        best.close()
   finally:
     if writer is not None:
       writer.close()
@@ -344,8 +354,9 @@ def _call_end(step: int, t: ml_collections.ConfigDict) -> int:
   """Where the call that starts after ``step`` ends: ``steps_per_call`` steps later, or
   sooner, at the next step that logs, plots or saves (so those see that step's state)."""
   end = min(step + t.steps_per_call, t.steps)
-  for every in (t.log_every, t.plot_every, t.checkpoint_every):
-    end = min(end, (step // every + 1) * every)
+  for every in (t.log_every, t.plot_every, t.checkpoint_every, t.eval_every):
+    if every:  # eval_every 0: no evaluation.
+      end = min(end, (step // every + 1) * every)
   return end
 
 
@@ -368,7 +379,7 @@ def compiled_steps(config: ml_collections.ConfigDict) -> Callable:
 
 def _loop(config, state: GANState, source, manager, writer: MetricWriter,
           workdir_path: pathlib.Path, hooks: Sequence[Hook], phase: _Phase,
-          eval_key: jax.Array) -> GANState:
+          eval_key: jax.Array, evaluator=None, best: _BestFid | None = None) -> GANState:
   t = config.train
   ckpt_dir = workdir_path / "checkpoints"
   start = int(state.step)
@@ -392,18 +403,23 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
         hook(done, state, metrics)
       last = done == t.steps
       log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
+      scored = evaluator is not None and (done % t.eval_every == 0 or last)
       save = done % t.checkpoint_every == 0 or last or stop.signum is not None
       if log or plot or save or len(pending) >= 100:
         skipped += _check_finite(pending, t.on_nonfinite, last_good, ckpt_dir)
         pending = []
       if save and skipped * 2 > done - start:
         raise _too_many_skipped(skipped, done - start, start, last_good, ckpt_dir)
-      if log or plot:
+      if log or plot or scored:
         row = {**_to_host(metrics), "skipped_steps": skipped}
         if plot:
           phase.what = f"sampling for the evaluation of step {done}"
           png = workdir_path / ("samples_final.png" if last else f"samples_{done:06d}.png")
           row.update(measure_and_plot(config, state, eval_key, source, png))
+          writer.write_image(done, "samples", png)
+        if scored:
+          phase.what = f"the in-loop FID of step {done}"
+          row.update(evaluator(state, jax.random.fold_in(eval_key, 1)))  # The same z each time.
         row["elapsed_s"] = round(time.time() - t0, 3)
         writer.write(done, row)
         summary = {**summary, "step": done, **row}  # Keeps the latest evaluation.
@@ -414,6 +430,8 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
       if save:
         checkpoint.save(manager, done, state)
         last_good = done
+      if scored:
+        best.offer(done, row["fid"], state)
       bar.update(done - step)
       step = done
       if stop.signum is not None:
@@ -426,6 +444,38 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
   (workdir_path / "summary.json").write_text(json.dumps(summary, indent=2))
   _print_summary(summary, workdir_path, start)
   return state
+
+
+class _BestFid:
+  """The checkpoint of the lowest in-loop FID so far, in ``best_fid/`` (one kept), and
+  ``best_fid.json`` ({'step', 'fid'}), which a resumed run reads to go on comparing."""
+
+  def __init__(self, workdir: pathlib.Path, keep: int):
+    self.record = workdir / "best_fid.json"
+    self.manager = checkpoint.make_manager(workdir / "best_fid", 1)
+    self.fid = math.inf
+    if self.record.exists():
+      saved = resume.read_json(self.record)
+      if isinstance(saved, dict) and isinstance(saved.get("fid"), (int, float)):
+        self.fid = float(saved["fid"])
+
+  def offer(self, step: int, fid: float, state: GANState) -> None:
+    if not fid < self.fid:  # NaN never wins.
+      return
+    self.manager.wait_until_finished()
+    for old in self.manager.all_steps():
+      if old >= step:  # A resumed run that went back: the old best is in the future.
+        self.manager.delete(old)
+    checkpoint.save(self.manager, step, state)
+    self.manager.wait_until_finished()
+    self.fid = fid
+    tmp = self.record.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"step": step, "fid": fid}))
+    tmp.replace(self.record)
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
 
 
 def _plot_curves(workdir: pathlib.Path) -> None:
@@ -465,7 +515,7 @@ def _print_summary(summary: dict[str, Any], workdir: pathlib.Path, start: int) -
     lines.append(f"Trained steps {start}..{end} in {seconds:.1f} s ({rate:.1f} steps/s, "
                  "compilation included).")
   for k in ("d_loss", "g_loss", "d_penalty", "d_real_minus_fake", "modes", "high_quality",
-            "skipped_steps"):
+            "fid", "kid", "precision", "recall", "skipped_steps"):
     if isinstance(summary.get(k), (int, float)):
       suffix = f" of {summary['n_modes']}" if k == "modes" and "n_modes" in summary else ""
       lines.append(f"  {k:18s} {summary[k]:.4g}{suffix}")

@@ -190,6 +190,9 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
     _size(f"train.{field}", t[field])
   _size("train.critic_unroll", t.critic_unroll, 0)
   _size("train.steps_per_call", t.steps_per_call)
+  _size("train.eval_every", t.eval_every, 0)
+  _size("train.eval_reference", t.eval_reference, 0)
+  _one_of("train.eval_mode", t.eval_mode, ("pytorch", "tf1", "clean"))
   validate_distributed(config)
   if config.data.name in toy.DATASETS:  # Last: errors about single fields come first.
     validate_for_data(config, toy.data_shape(config.data.name), 0, device_count, memory_bytes)

@@ -46,3 +46,21 @@ def test_plot_curves_draws_past_a_bad_line_and_odd_values(tmp_path):
                   '{"step": 4, "d_loss": 0.5, "g_loss": 0.25}\n')
   plotting.plot_curves(path, tmp_path / "losses.png")
   assert (tmp_path / "losses.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_pictures_go_to_tensorboard_as_images(tmp_path, caplog):
+  import numpy as np
+  from PIL import Image
+  pixels = np.arange(4 * 6 * 3, dtype=np.uint8).reshape(4, 6, 3)
+  Image.fromarray(pixels).save(tmp_path / "samples.png")
+  writer = MetricWriter(tmp_path)
+  writer.write_image(3, "samples", tmp_path / "samples.png")
+  writer.write_image(4, "samples", tmp_path / "missing.png")  # Warned about, not raised.
+  writer.close()
+  (events,) = (tmp_path / "tensorboard").glob("events.out.tfevents.*")
+  data = events.read_bytes()
+  assert b"samples" in data and b"\x89PNG" in data  # An image summary: a PNG under the tag.
+  png = data[data.index(b"\x89PNG"):]
+  import io
+  assert np.array_equal(np.asarray(Image.open(io.BytesIO(png)).convert("RGB")), pixels)
+  assert any("missing.png not sent to TensorBoard" in r.getMessage() for r in caplog.records)
