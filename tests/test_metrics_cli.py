@@ -435,3 +435,21 @@ def test_prdc_needs_more_images_than_k(data, capsys):
     cli.main(["prdc", str(root / "a"), str(root / "b.npz"), "--no-progress"])
   assert exit_info.value.code == 2
   assert "error: real has 5 samples: k-NN radii with k = 5 need more" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--max-images", "-3"], "--max-images: must be a positive integer, got -3"),
+    (["--splits", "0"], "--splits: must be a positive integer"),
+    (["--splits", "11"], "10 images for 11 splits"),
+])
+def test_counts_are_checked_before_the_inception(tmp_path, capsys, monkeypatch, args, words):
+  np.savez(tmp_path / "x.npz", x_train=np.zeros((10, 8, 8, 3), np.uint8))
+
+  def no_inception(*a, **k):
+    raise AssertionError("the Inception should not have been built")
+  monkeypatch.setattr("jaxgan.metrics.__main__.extractor_from_args", no_inception)
+  try:
+    status = main(["is", str(tmp_path / "x.npz"), "--no-progress", *args])
+  except SystemExit as e:  # argparse's own exit for a bad value.
+    status = e.code
+  assert status == 2 and words in capsys.readouterr().err

@@ -52,10 +52,21 @@ _BANNER = ("\n" + "!" * 78 + "\n!! RANDOM INCEPTION WEIGHTS: these numbers are N
            "values.\n!! Use --random-weights for smoke tests only.\n" + "!" * 78 + "\n")
 
 
+def positive_int(text: str) -> int:
+  """argparse type: an integer >= 1 (a negative --max-images would count from the end)."""
+  try:
+    value = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+  if value < 1:
+    raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+  return value
+
+
 def common_options() -> argparse.ArgumentParser:
   """The options shared by every command that runs the Inception (a parent parser)."""
   common = argparse.ArgumentParser(add_help=False)
-  common.add_argument("--batch-size", type=int, default=50,
+  common.add_argument("--batch-size", type=positive_int, default=50,
                       help="images per batch over all local devices (default 50)")
   common.add_argument("--weights", default=None,
                       help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth")
@@ -66,7 +77,7 @@ def common_options() -> argparse.ArgumentParser:
                       help="download the weights from pytorch-fid's release if missing")
   common.add_argument("--random-weights", action="store_true",
                       help="random Inception weights (tests only: results are meaningless)")
-  common.add_argument("--max-images", type=int, default=None,
+  common.add_argument("--max-images", type=positive_int, default=None,
                       help="use at most this many images of each source")
   common.add_argument("--precision", default="highest", choices=("highest", "high", "default"),
                       help="matmul/conv precision on accelerators (default highest)")
@@ -92,22 +103,22 @@ def _parser() -> argparse.ArgumentParser:
   p.add_argument("out", metavar="OUT.npz")
   p = sub.add_parser("is", parents=[common], help="Inception Score")
   p.add_argument("path", metavar="PATH")
-  p.add_argument("--splits", type=int, default=10)
+  p.add_argument("--splits", type=positive_int, default=10)
   p.add_argument("--shuffle-seed", type=int, default=None,
                  help="shuffle the images before the splits (torch-fidelity uses 2020); "
                       "default: no shuffling, as the original code")
   p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   p = sub.add_parser("kid", parents=[common], help="Kernel Inception Distance")
   p.add_argument("paths", nargs=2, metavar="PATH")
-  p.add_argument("--subsets", type=int, default=100)
-  p.add_argument("--subset-size", type=int, default=1000)
+  p.add_argument("--subsets", type=positive_int, default=100)
+  p.add_argument("--subset-size", type=positive_int, default=1000)
   p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   p = sub.add_parser("prdc", parents=[common], help="precision, recall, density, coverage")
   p.add_argument("real", metavar="REAL", help="real images (folder or .npz)")
   p.add_argument("fake", metavar="FAKE", help="generated images (folder or .npz)")
-  p.add_argument("--k-pr", type=int, default=K_PR, help=f"k of precision/recall ({K_PR})")
-  p.add_argument("--k-dc", type=int, default=K_DC, help=f"k of density/coverage ({K_DC})")
-  p.add_argument("--block-size", type=int, default=BLOCK_SIZE,
+  p.add_argument("--k-pr", type=positive_int, default=K_PR, help=f"k of precision/recall ({K_PR})")
+  p.add_argument("--k-dc", type=positive_int, default=K_DC, help=f"k of density/coverage ({K_DC})")
+  p.add_argument("--block-size", type=positive_int, default=BLOCK_SIZE,
                  help=f"rows and columns per block of distances ({BLOCK_SIZE})")
   p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results")
   return parser
@@ -213,8 +224,11 @@ def _stats(args) -> dict:
 
 
 def _is(args) -> dict:
-  features = _features(_images(args.path, args), extractor_from_args(args), args,
-                       keep_logits=True)
+  source = _images(args.path, args)
+  if source.count < args.splits:  # Before the Inception runs.
+    raise ValueError(f"{args.path}: {source.count} images for {args.splits} splits; the "
+                     "Inception Score needs at least one image per split (lower --splits)")
+  features = _features(source, extractor_from_args(args), args, keep_logits=True)
   mean, std = inception_score(features.logits, args.splits, args.shuffle_seed)
   shuffled = "" if args.shuffle_seed is None else f", shuffled with seed {args.shuffle_seed}"
   print(f"IS: {mean:.6f} +- {std:.6f}  (N = {features.count} images, {args.splits} splits"
