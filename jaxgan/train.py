@@ -329,7 +329,8 @@ def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
     (workdir_path / "data.json").write_text(json.dumps(
         {"shape": list(source.shape), "num_classes": source.num_classes}))
     phase.what = "computing the in-loop FID's reference"
-    evaluator = training_eval.make_evaluator(config, source)
+    evaluator = training_eval.make_evaluator(config, _reference_images(source, config),
+                                             source.num_classes)
     writer = MetricWriter(workdir_path)
     if changed:
       writer.write_event(start, {"config_change": {c.field: {"from": c.old, "to": c.new}
@@ -444,6 +445,19 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
   (workdir_path / "summary.json").write_text(json.dumps(summary, indent=2))
   _print_summary(summary, workdir_path, start)
   return state
+
+
+def _reference_images(source, config) -> np.ndarray | None:
+  """The training images the in-loop FID compares with (uint8 NHWC), None for toy data."""
+  if len(source.shape) != 3:
+    return None
+  dataset = getattr(source, "dataset", None)
+  if dataset is None:  # A streamed source: no array of its images in memory.
+    if config.train.eval_every:
+      print("In-loop FID is off: it needs the images in memory (data.source='memory'); "
+            "evaluate the checkpoints with 'jaxgan evaluate --ref ...'")
+    return None
+  return dataset.images
 
 
 class _BestFid:

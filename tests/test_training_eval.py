@@ -144,3 +144,16 @@ def test_random_inception_end_to_end(tmp_path):
   rows = [json.loads(line) for line in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
   (row,) = [r for r in rows if "fid" in r]
   assert row["step"] == 2 and row["fid"] > 0 and 0 <= row["precision"] <= 1
+
+
+def test_a_sweep_scores_each_variant_with_the_same_reference(tmp_path, monkeypatch, quick):
+  from jaxgan.sweep.run import run_sweep
+  features = PixelFeatures()
+  monkeypatch.setattr(training_eval, "make_evaluator", functools.partial(
+      training_eval.make_evaluator, extractor=features, progress=False))
+  result = run_sweep(_config(tmp_path, steps=2), str(tmp_path / "sweep"), ["seed=0,1"])
+  fids = [result["variants"][str(i)]["fid"] for i in range(2)]
+  assert all(np.isfinite(f) and f > 0 for f in fids) and fids[0] != fids[1]  # Two Gs.
+  (row,) = result["rows"]
+  assert row["fid_mean"] == pytest.approx(np.mean(fids))
+  assert row["fid_se"] == pytest.approx(np.std(fids, ddof=1) / np.sqrt(2))

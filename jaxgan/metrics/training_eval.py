@@ -146,15 +146,17 @@ def _load_weights(choice: str):
     return None, str(e)
 
 
-def make_evaluator(config, source, extractor: evaluate.FeatureExtractor | None = None,
+def make_evaluator(config, images: np.ndarray | None, num_classes: int = 0,
+                   extractor: evaluate.FeatureExtractor | None = None,
                    progress: bool = True) -> TrainingEvaluator | None:
-  """The in-loop evaluator of ``config.train`` for ``source``'s images, or None when it
-  is off (eval_every 0, toy data, several processes, no weights: the last two said once).
+  """The in-loop evaluator of ``config.train`` against the training ``images`` (uint8
+  NHWC; None for toy data), or None when it is off (eval_every 0, toy data, several
+  processes, no weights: the last two said once).
 
   ``extractor``: features from something else than the FID Inception (tests).
   """
   t = config.train
-  if not t.eval_every or len(source.shape) != 3:
+  if not t.eval_every or images is None:
     return None  # Toy data: mode coverage is measured at every plot instead.
   if jax.process_count() > 1:
     logging.warning("in-loop FID is off: it runs in single-process runs only; evaluate the "
@@ -166,10 +168,9 @@ def make_evaluator(config, source, extractor: evaluate.FeatureExtractor | None =
       print(f"In-loop FID is off (train.eval_every={t.eval_every}): {why}")
       return None
     extractor = evaluate.FeatureExtractor(variables, BATCH_SIZE, mode=t.eval_mode)
-  images = source.dataset.images
   if t.eval_reference:
     images = images[:t.eval_reference]
   reference = make_reference(images, extractor, t.eval_samples, t.eval_cache_dir or None,
                              progress)
   return TrainingEvaluator(extractor, reference, t.eval_samples,
-                           source.num_classes if config.model.conditional_g else 0, progress)
+                           num_classes if config.model.conditional_g else 0, progress)

@@ -31,6 +31,7 @@ from jaxgan import config as config_lib
 from jaxgan import plotting
 from jaxgan.data import images as image_data
 from jaxgan.data import toy
+from jaxgan.metrics import training_eval
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.packing import on_copies
 from jaxgan.sweep import program, summary
@@ -178,7 +179,7 @@ def _run_group(g: int, group: Sequence[Variant], workdir: pathlib.Path, bar, sto
   config = group[0].config
   t = config.train
   mesh = _mesh(len(group), config.data.batch_size)
-  data, shape, num_classes, _ = _data(config, group, mesh)
+  data, shape, num_classes, dataset = _data(config, group, mesh)
   validate_for_data(config, shape, num_classes)
   _record_data(workdir, g, shape, num_classes)
   init, args = program.initializer(group, shape, num_classes)
@@ -189,6 +190,9 @@ def _run_group(g: int, group: Sequence[Variant], workdir: pathlib.Path, bar, sto
   program.check_fits(len(group), program.program_bytes(compiled), program.available_bytes(),
                      mesh.devices.size)
   sweep = _place(jax.jit(init)(*args), mesh)
+  evaluator = training_eval.make_evaluator(
+      config, None if dataset is None else dataset.images, num_classes)
+  eval_key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed), 2), 1)
   manager = checkpoint.make_manager(workdir / "checkpoints" / f"group_{g}", t.keep_checkpoints)
   try:
     sweep, unreadable = checkpoint.restore_with_fallback(manager, sweep)
@@ -206,14 +210,18 @@ def _run_group(g: int, group: Sequence[Variant], workdir: pathlib.Path, bar, sto
         hook(g, done, sweep, metrics)
       last = done == t.steps
       log, plot = done % t.log_every == 0, done % t.plot_every == 0 or last
+      scored = evaluator is not None and (done % t.eval_every == 0 or last)
       save = done % t.checkpoint_every == 0 or last or stop.signum is not None
-      if log or plot:
+      if log or plot or scored:
         rows = _host_rows(metrics, group)
         if plot:
           png = workdir / (f"{prefix}samples_final.png" if last else
                            f"{prefix}samples_{done:06d}.png")
           for i, r in _evaluate(config, sweep, group, shape, num_classes, png).items():
             rows[i].update(r)
+        if scored:  # The same latent vectors for every variant and step.
+          for i, v in enumerate(group):
+            rows[v.index].update(evaluator(program.variant_state(sweep, i), eval_key))
         for r in rows.values():
           r["elapsed_s"] = round(time.time() - t0, 3)
         writer.write(done, rows)

@@ -18,10 +18,11 @@ import numpy as np
 from jaxgan.plotting import plt
 from jaxgan.sweep.grid import Axis, Variant
 
-SKIP = ("step", "variant", "nonfinite", "frozen", "elapsed_s", "skipped_steps", "diverged_at")
+SKIP = ("step", "variant", "nonfinite", "frozen", "elapsed_s", "skipped_steps", "diverged_at",
+        "eval_n")
 # Shown in summary.md and summary.png when present (summary.csv has every metric).
 KEY_METRICS = ("modes", "high_quality", "d_real_minus_fake", "d_loss", "g_loss", "d_penalty",
-               "fid", "inception_score")
+               "fid", "kid", "precision", "recall", "inception_score")
 
 
 def key_metrics(rows: Sequence[dict]) -> list[str]:
