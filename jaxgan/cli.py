@@ -6,6 +6,7 @@
                   [--variant N]   # N: a variant of a sweep
     jaxgan evaluate --workdir runs/x --ref stats.npz [-n 10000] [--variant N]   # FID + IS
     jaxgan fid PATH1 PATH2 | stats PATH OUT.npz | is PATH | kid PATH1 PATH2 | prdc REAL FAKE
+    jaxgan prepare SRC DST --resolution 64 [--filter ...]   # ArrayRecord shards for grain
 
 Errors in the input (config files and fields, data, checkpoints, a workdir in use, memory
 that the settings exceed) are reported in one line and exit with status 2; a run that
@@ -343,7 +344,7 @@ def _evaluate(args) -> None:
 
 def main(argv: list[str] | None = None) -> None:
   argv = sys.argv[1:] if argv is None else argv
-  commands = ("train", "sweep", "sample", "evaluate") + METRICS
+  commands = ("train", "sweep", "sample", "evaluate", "prepare") + METRICS
   if not argv or argv[0] not in commands:
     print(__doc__, file=sys.stderr)
     fail(f"the first argument must be one of: {', '.join(commands)}")
@@ -356,6 +357,11 @@ def main(argv: list[str] | None = None) -> None:
     sample(rest)
   elif command == "evaluate":
     evaluate(rest)
+  elif command == "prepare":
+    from jaxgan import prepare
+    code = prepare.main(rest)
+    if code:
+      sys.exit(code)
   else:
     from jaxgan.metrics.__main__ import main as metrics_main
     code = metrics_main([command, *rest])

@@ -26,7 +26,8 @@ FREE = ("train.steps", "train.log_every", "train.plot_every", "train.checkpoint_
         "train.keep_checkpoints", "train.eval_samples", "train.on_nonfinite",
         "train.critic_unroll", "train.allow_config_change", "train.steps_per_call",
         "train.eval_every", "train.eval_reference", "train.eval_mode",
-        "train.eval_weights", "train.eval_cache_dir", "data.data_dir", "distributed.")
+        "train.eval_weights", "train.eval_cache_dir", "data.data_dir", "data.workers",
+        "data.prefetch", "distributed.")
 
 
 def read_json(path: str | pathlib.Path) -> Any:

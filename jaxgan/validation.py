@@ -28,7 +28,7 @@ from jaxgan.optimizers import OPTIMIZERS
 from jaxgan.train_step import MODES
 
 
-DATA_NAMES = toy.DATASETS + ("npz", "folder") + TFDS_NAMES
+DATA_NAMES = toy.DATASETS + ("npz", "folder", "array_record") + TFDS_NAMES
 MAX_SIZE = 2**31  # Sizes and step counts: the step counter and XLA's indices are int32.
 MAX_DEPTH = 256   # MLP hidden layers (each is built by a Python loop and compiled).
 
@@ -112,7 +112,14 @@ def validate_config(config: ml_collections.ConfigDict, device_count: int,
   # One key per seed: jax.random.key keeps 32 bits, numpy's generators refuse negatives.
   _number("seed", config.seed, 0, 2**32, integer=True)
   _one_of("data.name", config.data.name, DATA_NAMES)
-  if config.data.name in ("npz", "folder") and not config.data.path:
+  _one_of("data.source", config.data.source, ("memory", "grain"))
+  _one_of("data.on_error", config.data.on_error, ("raise", "skip"))
+  _size("data.workers", config.data.workers, 0)
+  _size("data.prefetch", config.data.prefetch, 0)
+  if config.data.name == "array_record" and config.data.source != "grain":
+    raise ConfigError("config.data.name='array_record' (a folder written by `jaxgan "
+                      "prepare`) is streamed: set config.data.source='grain'")
+  if config.data.name in ("npz", "folder", "array_record") and not config.data.path:
     raise ConfigError(f"config.data.name={config.data.name!r} reads config.data.path, "
                       "which is empty")
   _size("data.batch_size", config.data.batch_size)

@@ -95,6 +95,12 @@ BAD = [
      ["model.diffaugment", "zoom"]),
     ("diffaugment_toy", {"model.diffaugment": "color"}, 1, ["model.diffaugment", "images"]),
     ("unknown_group", {"optimizer": 3}, 1, ["optimizer"]),
+    ("data_source", {"data.source": "disk"}, 1, ["config.data.source='disk'", "grain"]),
+    ("array_record_in_memory", {"data.name": "array_record", "data.path": "x"}, 1,
+     ["array_record", "data.source='grain'"]),
+    ("workers_negative", {"data.workers": -1}, 1, ["config.data.workers"]),
+    ("eval_mode", {"train.eval_mode": "tf2"}, 1, ["config.train.eval_mode='tf2'", "clean"]),
+    ("eval_every_negative", {"train.eval_every": -5}, 1, ["config.train.eval_every"]),
     # Issue 18.7: what used to give a traceback at run time.
     ("seed_negative", {"seed": -1}, 1, ["config.seed must be >= 0"]),
     ("seed_64bit", {"seed": 2**32}, 1, ["config.seed must be < 4294967296"]),

@@ -1,11 +1,14 @@
 """Image datasets held in memory: local ``.npz`` archives, image folders, TensorFlow Datasets.
+(Sets larger than memory are streamed instead: ``jaxgan.data.grain_source``.)
 
 Every loader returns an ``ImageDataset``: uint8 images (N, H, W, C) and, when known,
-int32 labels (N,). Scaling to [-1, 1] happens per batch (``jaxgan.data.pipeline``), so
-the dataset stays compact.
+int32 labels (N,). Scaling to [-1, 1] happens per batch, on the devices for training
+(``jaxgan.data.source.DevicePut``), so the dataset stays compact.
 
 This module also holds what training and the metrics share: the one image decoder
-(``read_image``, Pillow), the one list of image suffixes, the one error class
+(``read_image`` for files, ``decode_image`` for encoded bytes such as the records of
+``jaxgan prepare``; Pillow), the one folder listing (``list_folder``), the one list of
+image suffixes, the one error class
 (``DataError``; ``jaxgan.metrics.evaluate.SourceError`` is the same class) and the one
 pair of scalings between uint8 and [-1, 1] (``to_model_range``, ``to_uint8``).
 
@@ -19,6 +22,7 @@ gif). pytorch-fid itself never reads .gif files, nor suffixes in upper case (it 
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import pathlib
 import zipfile
@@ -148,6 +152,17 @@ def _decode(im, rgb: bool) -> np.ndarray:
   return np.asarray(im.convert("L"))[..., None]
 
 
+def _open_and_decode(what, opener, rgb: bool) -> np.ndarray:
+  from PIL import Image  # A dependency of jaxgan (and of matplotlib).
+  try:
+    with Image.open(opener) as im:
+      return _decode(im, rgb)
+  except FileNotFoundError as e:
+    raise DataError(f"{what}: no such file") from e
+  except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
+    raise DataError(f"{what}: cannot decode this image ({type(e).__name__}: {e})") from e
+
+
 def read_image(path: str | os.PathLike, rgb: bool = False) -> np.ndarray:
   """One image file -> uint8 (H, W, C), decoded with Pillow; ``DataError`` names the file.
 
@@ -156,20 +171,20 @@ def read_image(path: str | os.PathLike, rgb: bool = False) -> np.ndarray:
   grayscale stays one channel (C = 1; 16-bit grayscale scaled by 1/257), everything
   else becomes RGB (C = 3). A missing, fake or truncated file raises ``DataError``.
   """
-  from PIL import Image  # A dependency of jaxgan (and of matplotlib).
   path = pathlib.Path(path)
-  try:
-    with Image.open(path) as im:
-      img = _decode(im, rgb)
-  except FileNotFoundError as e:
-    raise DataError(f"{path}: no such file") from e
-  except Exception as e:  # Pillow raises OSError, SyntaxError, ValueError, zlib.error...
-    raise DataError(f"{path}: cannot decode this image ({type(e).__name__}: {e})") from e
-  return img
+  return _open_and_decode(path, path, rgb)
 
 
-def load_folder(path: str | os.PathLike) -> ImageDataset:
-  """Images in a folder; one level of subfolders gives class labels (sorted names)."""
+def decode_image(data: bytes, what: str, rgb: bool = False) -> np.ndarray:
+  """``read_image`` for an encoded image held in memory (a record of an ArrayRecord
+  shard): the same decoder; ``what`` names the record in a ``DataError``."""
+  return _open_and_decode(what, io.BytesIO(data), rgb)
+
+
+def list_folder(path: str | os.PathLike) -> tuple[list[pathlib.Path], list[int] | None,
+                                                  list[str]]:
+  """The image files of a folder, sorted, and their labels: one level of subfolders gives
+  class labels (sorted names; ``labels`` is None without subfolders), and the class names."""
   root = pathlib.Path(path)
   if not root.is_dir():
     raise DataError(f"{root}: no such folder")
@@ -188,11 +203,20 @@ def load_folder(path: str | os.PathLike) -> ImageDataset:
                     f"({', '.join(IMAGE_SUFFIXES)}); remove it or add images")
   if not files:
     raise DataError(f"{root}: no images ({', '.join(IMAGE_SUFFIXES)})")
-  images = [read_image(f) for f, _ in files]
+  labels = [y for _, y in files] if classes else None
+  return [f for f, _ in files], labels, classes
+
+
+def load_folder(path: str | os.PathLike) -> ImageDataset:
+  """Images in a folder; one level of subfolders gives class labels (sorted names)."""
+  root = pathlib.Path(path)
+  files, labels, classes = list_folder(root)
+  images = [read_image(f) for f in files]
   shapes = {im.shape for im in images}
   if len(shapes) > 1:
-    raise DataError(f"{root}: images differ in shape {sorted(shapes)[:4]}; resize them first")
-  labels = np.asarray([y for _, y in files]) if classes else None
+    raise DataError(f"{root}: images differ in shape {sorted(shapes)[:4]}; resize them first "
+                    "(jaxgan prepare)")
+  labels = np.asarray(labels) if classes else None
   return _check(np.stack(images), labels, str(root), len(classes) or None)
 
 
