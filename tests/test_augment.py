@@ -74,6 +74,7 @@ def test_policies_by_name():
     augment.make_augment("color,zoom")
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_the_step_augments_real_and_fake_with_one_key():
   from jaxgan.hparams import make_hparams
   from jaxgan.nets import make_models

@@ -126,6 +126,7 @@ def test_metrics_errors_exit_nonzero(tmp_path, capsys):
   assert "missing.npz" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_evaluate_matches_sampling_then_measuring_by_hand(image_run, tmp_path):
   import json
   import warnings

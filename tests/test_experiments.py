@@ -61,6 +61,7 @@ def test_divergences(tmp_path):
   assert rev["kl_q_p"] == pytest.approx(math.log(2), abs=0.01)
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_wgan_gp_vs_clipping(tmp_path):
   r = get_experiment("wgan_gp_vs_clipping").run(tmp_path, quick=True)
   _check_files(tmp_path, r)
@@ -75,24 +76,44 @@ def test_wgan_gp_vs_clipping(tmp_path):
   assert clip["nonfinite_steps"] == gp["nonfinite_steps"] == 0
 
 
-def test_layer_gradient_norms_match_autodiff():
+def _numpy_layer_norms(params, x, depth):
+  """Per-layer gradient norms of an MLP critic, backpropagated by hand in float64 numpy."""
+  p = {k: {n: np.asarray(a, np.float64) for n, a in v.items()} for k, v in params.items()
+       if k.startswith("Dense_")}
+  head = np.asarray(params["DiscriminatorHead_0"]["Dense_0"]["kernel"], np.float64)
+  h, masks = np.asarray(x, np.float64), []
+  for k in range(depth):
+    pre = h @ p[f"Dense_{k}"]["kernel"] + p[f"Dense_{k}"]["bias"]
+    masks.append(pre > 0)
+    h = np.maximum(pre, 0.0)
+  g = np.broadcast_to(head[:, 0], h.shape)
+  grads = [g]
+  for k in reversed(range(depth)):
+    g = (g * masks[k]) @ p[f"Dense_{k}"]["kernel"].T
+    grads.append(g)
+  return [float(np.sqrt(np.mean(np.sum(v * v, -1)))) for v in grads[::-1]]
+
+
+def test_layer_gradient_norms_match_hand_backprop():
   import jax
   import jax.numpy as jnp
 
   from jaxgan.experiments import wgan_gp_vs_clipping as wg
   from jaxgan.nets import make_models
-  params = make_models("mlp", (2,), width=8, depth=3)[1].init(
-      jax.random.key(0), jnp.zeros((1, 2)))["params"]
-  x = jax.random.normal(jax.random.key(1), (16, 2))
-  zeros = [jnp.zeros((16, d)) for d in (2, 8, 8, 8)]
-  grads = jax.grad(lambda ds: jnp.sum(wg.critic_forward(params, x, ds)))(zeros)
-  expected = [float(jnp.sqrt(jnp.mean(jnp.sum(g * g, -1)))) for g in grads]
-  np.testing.assert_allclose(wg.layer_gradient_norms(params, x), expected, rtol=1e-5)
-  # Every kernel at +-c (the head too): the norms scale as c^(Dense layers from h_k on).
-  a, b = (wg.piled_critic_norms(16, 4, c, np.asarray(x)) for c in (0.1, 0.01))
-  np.testing.assert_allclose(a / b, [1e4, 1e3, 1e2, 1e1], rtol=1e-5)
+  critic = make_models("mlp", (2,), width=8, depth=3)[1]
+  params = critic.init(jax.random.key(0), jnp.zeros((1, 2)))["params"]
+  x = np.asarray(jax.random.normal(jax.random.key(1), (16, 2)))
+  np.testing.assert_allclose(wg.layer_gradient_norms(critic, params, x),
+                             _numpy_layer_norms(params, x, 3), rtol=1e-10)
+  # Every kernel at +-c (the head too): the norms scale as c^(Dense layers from h_k on),
+  # for c = 2^-40 far below float32's range (1.4e-45), hence computed in float64. (Powers
+  # of two: every rounding, and so every ReLU's side, is the same at both scales.)
+  a, b = (wg.piled_critic_norms(16, 4, c, x) for c in (2.0 ** -3, 2.0 ** -40))
+  np.testing.assert_allclose(a / b, [2.0 ** (37 * k) for k in (4, 3, 2, 1)], rtol=1e-12)
+  assert 0 < b[0] < 1e-45
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_mode_coverage(tmp_path):
   r = get_experiment("mode_coverage").run(tmp_path, quick=True)
   _check_files(tmp_path, r)
@@ -100,9 +121,20 @@ def test_mode_coverage(tmp_path):
   assert r["real_data"]["2D-grid"]["modes"] == 25 and r["real_data"]["2D-ring"]["modes"] == 8
   for v in r["real_data"].values():
     assert v["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)
-  assert len(r["summary"]) == 6
-  for v in r["summary"].values():
-    assert 0 <= v["modes_mean"] <= v["n_modes"] and 0.0 <= v["high_quality_mean"] <= 1.0
+  cells = r["cells"]
+  assert set(cells) == {("2D-grid", "GAN"), ("2D-grid", "PacGAN2")}
+  # PacGAN's claim (packing covers more of the grid's modes) is not asserted: at this
+  # budget it does not hold (measured 8.7 vs 9.3 modes at 300 steps; 14.4 vs 20.5 over 10
+  # seeds at 4,000 steps, experiments/mode_coverage/report.md). What is checked: the 3
+  # seeds are 3 different runs, and the table's mean and standard error are numpy's.
+  for cell in cells.values():
+    modes = np.array([run["modes"] for run in cell["runs"]], float)
+    quality = np.array([run["high_quality"] for run in cell["runs"]], float)
+    assert len(modes) == 3 and len(set(quality.tolist())) > 1
+    mean, se = cell["summary"]["modes"]
+    assert mean == pytest.approx(modes.mean()) and se == pytest.approx(
+        modes.std(ddof=1) / np.sqrt(3))
+  assert (tmp_path / "runs").is_dir()  # Each cell cached for a resumed measurement.
 
 
 def test_stacked_mnist_statistics():

@@ -284,6 +284,7 @@ def test_errors_name_the_problem(data, tmp_path, monkeypatch, capsys):
     evaluate.open_source(tmp_path / "f.npz")
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_module_entry_point_shards_over_two_devices(data, tmp_path):
   root, a, _ = data
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",

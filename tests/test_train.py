@@ -37,6 +37,7 @@ def test_train_writes_pictures_metrics_checkpoints_and_resumes(tmp_path):
   assert [r["step"] for r in rows][-1] == 8
 
 
+@pytest.mark.slow  # Default-suite budget: the default toy config trains in the other tests.
 @pytest.mark.parametrize("config", ["configs/toy_wgan_clip.py", "configs/toy_gan_ns.py"])
 def test_other_toy_configs_run(tmp_path, config):
   run = _train(tmp_path, "--config.train.steps=2", "--config.train.log_every=1",

@@ -146,6 +146,7 @@ def test_random_inception_end_to_end(tmp_path):
   assert row["step"] == 2 and row["fid"] > 0 and 0 <= row["precision"] <= 1
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_a_sweep_scores_each_variant_with_the_same_reference(tmp_path, monkeypatch, quick):
   from jaxgan.sweep.run import run_sweep
   features = PixelFeatures()

@@ -56,6 +56,7 @@ def _train(workdir, *overrides):
           *overrides]
 
 
+@pytest.mark.slow  # Default-suite budget; a cheaper sibling test stays.
 def test_two_trainings_into_one_workdir_the_second_is_refused(tmp_path):
   first = subprocess.Popen(_train(tmp_path, "--config.train.steps=1000000",
                                   "--config.train.checkpoint_every=1000000"),

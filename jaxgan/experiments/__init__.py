@@ -1,9 +1,11 @@
 """The GAN tutorial's and the WGAN-GP paper's claims, reproduced as experiments.
 
-Run one with ``python -m jaxgan.experiments NAME --out DIR [--quick]``. Each module
-exposes ``run(out_dir, quick=False, ...) -> dict`` of the measured numbers and writes
-``report.md`` and its figures (PNG) into ``out_dir``. ``quick`` runs CI-sized versions
-whose numbers check only the direction of each effect.
+Run one with ``python -m jaxgan.experiments NAME --out DIR [--quick]``. Each experiment
+is a package of three stages: ``measure`` (the numbers), ``figures`` (PNG) and
+``report`` (``report.md``, its prose a template filled from the numbers); the package
+exposes ``run(out_dir, quick=False, ...) -> dict`` of the measured numbers, which runs
+them in turn (``common.run_stages``). ``quick`` runs CI-sized versions whose numbers
+check only the direction of each effect.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ EXPERIMENTS: dict[str, str] = {
     "divergences": "one Gaussian fitted to two modes by KL(p||q) vs KL(q||p) (tutorial fig. 14)",
     "wgan_gp_vs_clipping": "WGAN clipping vs WGAN-GP on gan_toy.py's sets: critics, per-layer "
                            "gradient norms vs depth, weights (WGAN-GP fig. 1)",
-    "mode_coverage": "modes captured and high-quality samples on the 2-D grid and ring "
-                     "(VEEGAN / PacGAN protocol)",
-    "stacked_mnist": "opt-in, slow: modes and KL on stacked MNIST (1000 modes), DCGAN vs WGAN-GP",
+    "mode_coverage": "modes, high-quality samples and reverse KL on the 2-D grid and ring, "
+                     "GAN / PacGAN2 / WGAN-GP (+ packing), 10 seeds each (PacGAN table 1)",
+    "stacked_mnist": "needs --mnist: modes and KL on stacked MNIST (1000 modes), DCGAN / "
+                     "PacDCGAN2 / WGAN-GP / SN + hinge (PacGAN table 2)",
 }
 
 

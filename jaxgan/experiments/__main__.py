@@ -15,8 +15,12 @@ OPTIONS = {
     "steps": (int, "generator steps", ("wgan_gp_vs_clipping", "mode_coverage", "stacked_mnist")),
     "depth_width": (int, "width of the 12-layer nets of the depth analysis",
                     ("wgan_gp_vs_clipping",)),
-    "seeds": (int, "runs averaged per method", ("mode_coverage",)),
+    "seeds": (int, "seeds per method (trained together by the sweep program)",
+              ("mode_coverage", "stacked_mnist")),
     "mnist": (str, ".npz with x_train, y_train, x_test, y_test (uint8 MNIST)", ("stacked_mnist",)),
+    "features": (int, "DCGAN base feature count (64: full size)", ("stacked_mnist",)),
+    "n_eval": (int, "generated samples scored per run (PacGAN: 26,000)", ("stacked_mnist",)),
+    "only": (str, "comma-separated methods to run (default: all)", ("stacked_mnist",)),
 }
 
 

@@ -1,5 +1,11 @@
 """Shared pieces of the experiments: compiled training chunks, reports, figures.
 
+Every experiment is a package of three stages, run in turn by ``run_stages``:
+``measure.measure(quick, **options) -> results`` (the numbers, and the arrays the
+figures need), ``figures.draw(results, out) -> [png names]`` and
+``report.write(out, results, figures, seconds, quick)``, whose prose is a
+``string.Template`` filled from the results (``render``).
+
 Every experiment trains with the library's own step (``jaxgan.train_step``); what is
 shared here is only the driving loop (a ``lax.scan`` over a chunk of steps, data drawn
 on the device from ``fold_in(data_key, step)``) and the writing of ``report.md``.
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import string
 import time
 from typing import Any, Callable, Sequence
 
@@ -108,12 +115,46 @@ def write_report(out_dir: pathlib.Path, title: str, sections: Sequence[str], res
   return results
 
 
+def render(template: str, **values) -> str:
+  """``template`` ($name placeholders, ``string.Template``) filled with ``values``;
+  floats are written with 4 significant digits. A missing value raises KeyError."""
+  cell = lambda v: f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
+  return string.Template(template).substitute({k: cell(v) for k, v in values.items()})
+
+
+def run_stages(module, out_dir, quick: bool, **options) -> dict:
+  """Runs an experiment package's measure, figures and report stages; returns the results.
+
+  ``module`` is the package (``jaxgan.experiments.<name>``), holding the submodules
+  ``measure``, ``figures`` and ``report``; ``options`` go to ``measure.measure``, which
+  may take ``out`` too (to cache its runs there).
+  """
+  import importlib
+  timer = Timer()
+  out = out_path(out_dir)
+  stage = lambda name: importlib.import_module(f"{module.__name__}.{name}")
+  measure = stage("measure").measure
+  if "out" in measure.__code__.co_varnames[:measure.__code__.co_argcount]:
+    options["out"] = out
+  results = measure(quick=quick, **options)
+  figures = stage("figures").draw(results, out)
+  return stage("report").write(out, results, figures, timer(), quick)
+
+
 def save_figure(fig, path: pathlib.Path) -> str:
   """Saves and closes a matplotlib figure; returns the file name."""
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
   return path.name
+
+
+def device_description() -> str:
+  """The device the numbers were measured on, e.g. 'CPU (2 cores)' or 'gpu: NVIDIA H200'."""
+  d = jax.devices()[0]
+  if d.platform == "cpu":
+    return f"CPU ({os.cpu_count()} cores visible)"
+  return f"{d.platform}: {d.device_kind}"
 
 
 class Timer:

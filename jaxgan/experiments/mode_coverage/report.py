@@ -1,0 +1,98 @@
+"""Mode coverage, the report: the measured table beside PacGAN's Table 1."""
+
+from __future__ import annotations
+
+import pathlib
+
+from jaxgan.experiments import common
+from jaxgan.experiments.mode_coverage.measure import BATCH, N_EVAL, POOL, SCALE
+
+# PacGAN (Lin et al. 2018) Table 1: (modes, high-quality %, reverse KL), mean +- s.e.
+PUBLISHED = {
+    ("2D-grid", "GAN"): ((17.3, 0.8), (94.8, 0.7), (0.70, 0.07)),
+    ("2D-grid", "PacGAN2"): ((23.8, 0.7), (91.3, 0.8), (0.13, 0.04)),
+    ("2D-ring", "GAN"): ((6.3, 0.5), (98.2, 0.2), None),
+    ("2D-ring", "PacGAN2"): ((7.9, 0.1), (95.6, 2.0), None),
+}
+
+TEMPLATE = """\
+Claim: a GAN drops modes of a well-separated mixture, and packing (PacGAN2: D judges two
+samples at once) recovers them (Lin et al. 2018, Table 1, under VEEGAN's protocol).
+
+## Protocol
+- Data: 2D-grid, 25 Gaussians at {-4,-2,0,2,4}^2, std 0.05; 2D-ring, 8 Gaussians on the
+  unit circle, std 0.01. A fixed pool of $pool points per data set; batch $batch; 2-D
+  Gaussian noise. The nets see the grid divided by $grid_scale (gan_toy.py's scaling);
+  samples are scaled back before scoring.
+- Metric: $n_eval samples per run; high quality = within 3 std of the nearest centre; a
+  mode is captured with >= 1 high-quality sample; reverse KL = KL(p_gen || uniform) over
+  the modes, p_gen the histogram of the high-quality samples. Mean +- standard error
+  over $seeds seeds, all seeds of a method trained in one vmapped program
+  (`jaxgan.sweep.program`).
+- Nets: the library's `mlp`, 3 hidden ReLU layers of width $width in both players.
+- Training: $gan_steps generator steps for GAN and PacGAN2 (1 D step per G step,
+  non-saturating cost, Adam lr $gan_lr, betas (0.5, 0.999)); $wgan_steps for the
+  WGAN-GP rows (5 critic steps, lambda $gp_weight, Adam lr $wgan_lr, betas (0.5, 0.9)).
+  Learning rates fall linearly to 0 over the run. Packing: `model.pack = 2`.
+- Device: $device; wall time per cell in the table.
+
+## How this differs from PacGAN's setup
+- PacGAN trains 400 epochs of 100,000 points at batch 100 (400,000 generator steps) with
+  a G of 4 x 400 ReLU + batch norm and a D of 3 x 200 maxout units (`model.name =
+  'pacgan_mlp'`, about 20x the cost per step of the nets here on a CPU); here the budget
+  of a shared 2-core CPU allowed the steps above.
+
+## Results
+$table
+
+The published rows are PacGAN's Table 1 (10 runs each); PacGAN gives no reverse KL for the
+ring. "diverged": seeds whose step went non-finite (frozen from then on).
+
+![samples]($figure)
+
+Seed 0's $n_eval samples for each data set (rows) and method (columns); red circles: 3 std
+around each centre.
+"""
+
+
+def _pm(mean_se, scale: float = 1.0, digits: int = 1) -> str:
+  mean, se = mean_se
+  return f"{scale * mean:.{digits}f} +- {scale * se:.{digits}f}"
+
+
+def table_rows(results: dict) -> list[tuple]:
+  rows = []
+  for (dataset, label), cell in results["cells"].items():
+    s = cell["summary"]
+    rows.append((dataset, label, cell["setting"]["seeds"], cell["steps"],
+                 f"{cell['seconds']:.0f} s", _pm(s["modes"]), _pm(s["high_quality"], 100),
+                 _pm(s["reverse_kl"], digits=2), sum(d >= 0 for d in cell["diverged_at"])))
+    published = PUBLISHED.get((dataset, label))
+    if published:
+      m, hq, kl = published
+      rows.append((dataset, f"published: {label}", 10, "400,000", "-", _pm(m), _pm(hq),
+                   _pm(kl, digits=2) if kl else "-", "-"))
+  for dataset, r in results["real_data"].items():
+    rows.append((dataset, "real data", "-", "-", "-", r["modes"],
+                 f"{100 * r['high_quality']:.1f}", f"{r['reverse_kl']:.3f}", "-"))
+  return rows
+
+
+def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
+          quick: bool) -> dict:
+  cells = results["cells"]
+  gan = next(c for (_, label), c in cells.items() if label == "GAN")
+  wgan = next((c for (_, label), c in cells.items() if label.startswith("WGAN-GP")), None)
+  text = common.render(
+      TEMPLATE, pool=f"{POOL:,}", batch=BATCH, grid_scale=SCALE["2D-grid"], n_eval=N_EVAL,
+      seeds=results["settings"]["seeds"], width=results["settings"]["width"],
+      gan_steps=gan["steps"], gan_lr=gan["setting"]["overrides"]["g_optimizer.learning_rate"],
+      wgan_steps=wgan["steps"] if wgan else "(not run)",
+      wgan_lr=wgan["setting"]["overrides"]["g_optimizer.learning_rate"] if wgan else "-",
+      gp_weight=wgan["setting"]["overrides"]["penalty.weight"] if wgan else "-",
+      device=gan.get("device", common.device_description()), figure=figures[0],
+      table=common.md_table(["data", "method", "seeds", "steps", "wall time", "modes",
+                             "high quality (%)", "reverse KL", "diverged"],
+                            table_rows(results)))
+  return common.write_report(out, "Mode coverage on the 2-D grid and ring", [text], results,
+                             figures, seconds, quick)
