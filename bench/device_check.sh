@@ -25,7 +25,9 @@
 #
 # --small: CPU-sized workloads and few steps, no torch.compile, no plain JAX, WGAN-GP in
 # float32 only, Frechet distance 128-d, only tests/test_frechet.py;
-# well under two minutes on 2 CPU cores, with or without PyTorch / pytorch-fid.
+# well under two minutes on 2 CPU cores, with or without PyTorch / pytorch-fid. For CPU
+# figures to commit: SMALL_STEPS=40 SMALL_WARMUP=5 BUDGET_DCGAN=150 BUDGET_WGAN=150
+# BUDGET_SWEEP=200 BUDGET_TOTAL=700 bash bench/device_check.sh OUT --small
 # PYTHON=/path/to/python selects the interpreter (default python3, or .venv/bin/python
 # when python3 lacks jax).
 #
@@ -86,7 +88,9 @@ export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENT
 
 if [ "$SMALL" = 1 ]; then
   SMALL_FLAG=(--small)
-  TS_ARGS=(--small --steps 3 --warmup 1 --no-plain --no-compile --budget-s 60)
+  # SMALL_STEPS / SMALL_WARMUP: more steps for CPU figures worth keeping (3 / 1: a dry run).
+  TS_ARGS=(--small --steps "${SMALL_STEPS:-3}" --warmup "${SMALL_WARMUP:-1}" --no-plain
+           --no-compile --budget-s 60)
   WGAN_DTYPES=float32  # Each compilation costs seconds on a CPU; DCGAN covers bfloat16.
   FID_ARGS=(--small --batch-size 4 --batches 2 --fid-dim 128)
   TEST_FILES=(tests/test_frechet.py)

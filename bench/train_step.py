@@ -47,6 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from common import LAST_WARMUP_S, median_ms as _median_ms  # noqa: I001 (bench/ on the path)
+from jaxgan import xla_cpu
 from jaxgan.hparams import make_hparams
 from jaxgan.nets import make_models
 from jaxgan.optimizers import make_optimizer
@@ -68,7 +69,7 @@ def bench_jaxgan(name, size, features, latent, batch_scale, dtype, warmup, steps
                        hparams=make_hparams(penalty_weight=weight))
   cfg = StepConfig(game=game, n_critic=n_critic, mode="alternating",
                    penalty="gradient_penalty" if weight else None)
-  step = jax.jit(make_train_step(cfg), donate_argnums=0)
+  step = jax.jit(make_train_step(cfg), donate_argnums=0, compiler_options=xla_cpu.options())
   real = jnp.tanh(jax.random.normal(jax.random.key(1), (n_critic, batch, size, size, 3)))
   holder = [state]
 
@@ -187,7 +188,9 @@ def bench_plain_jax(name, size, features, latent, batch_scale, warmup, steps):
     upd, go = tx.update(gg, go, gp)
     return (optax.apply_updates(gp, upd), gs, go, dp, ds, do, key), (ld, lg)
 
-  step = jax.jit(dcgan if name == "DCGAN-64" else wgan_gp, donate_argnums=0)
+  # The library's XLA:CPU options here too, so the difference is the abstractions' alone.
+  step = jax.jit(dcgan if name == "DCGAN-64" else wgan_gp, donate_argnums=0,
+                 compiler_options=xla_cpu.options())
   real = jnp.tanh(jax.random.normal(jax.random.key(1), (n_critic, batch, size, size, 3)))
   holder = [state]
 

@@ -40,7 +40,7 @@ import numpy as np
 from absl import logging
 from tqdm.auto import tqdm
 
-from jaxgan import checkpoint, losses, parallel, plotting, resume
+from jaxgan import checkpoint, losses, parallel, plotting, resume, xla_cpu
 from jaxgan.config import HYPERPARAMETERS, initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
@@ -368,8 +368,10 @@ def compiled_steps(config: ml_collections.ConfigDict) -> Callable:
   step over ``source.batches`` (metrics stacked along the steps), compiled once per count.
   """
   one = make_train_step(step_config(config))
-  single = jax.jit(one, donate_argnums=0)
-  several = jax.jit(lambda state, batches: jax.lax.scan(one, state, batches), donate_argnums=0)
+  options = xla_cpu.options()  # XLA:CPU's own convolutions (1.6x at DCGAN-64 on a CPU).
+  single = jax.jit(one, donate_argnums=0, compiler_options=options)
+  several = jax.jit(lambda state, batches: jax.lax.scan(one, state, batches), donate_argnums=0,
+                    compiler_options=options)
 
   def run(state, source, first: int, count: int):
     if count == 1:

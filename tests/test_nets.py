@@ -220,10 +220,19 @@ def test_dcgan_kernel_shapes_follow_layout(size):
 def test_dcgan_uses_strided_and_transposed_convolutions_without_pooling(size):
   channels, _, n, _, _ = DCGAN_CASES[size]
   g, d = _dcgan(size)
+  # The layers as defined; on a CPU the stride-2 layers are computed without dilation
+  # ('auto', tests/test_strided_conv.py), the same functions, checked here too.
+  g, d = g.clone(upsample_method="dilated"), d.clone(downsample_method="strided")
   z = jnp.zeros((2, LATENT))
   x = jnp.zeros((2, size, size, channels))
   g_vars = _fill(_shapes(g, z))
   d_vars = _fill(_shapes(d, x))
+  z_rand = jax.random.normal(jax.random.key(1), z.shape)
+  x_rand = jax.random.normal(jax.random.key(2), x.shape)
+  for m, v, inp, auto in ((g, g_vars, z_rand, g.clone(upsample_method="auto")),
+                          (d, d_vars, x_rand, d.clone(downsample_method="auto"))):
+    want, got = (k.apply(v, inp, mutable=["batch_stats"])[0] for k in (m, auto))
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
   g_text = str(jax.make_jaxpr(
       lambda v, z: g.apply(v, z, mutable=["batch_stats"]))(g_vars, z))
   d_text = str(jax.make_jaxpr(

@@ -47,6 +47,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm.auto import tqdm
 
+from jaxgan import xla_cpu
 from jaxgan.data.images import IMAGE_SUFFIXES, DataError, read_image, to_uint8
 from jaxgan.metrics.preprocess import DEFAULT_MODE, check_mode, preprocess
 from jaxgan.metrics.statistics import FeatureStats, Provenance, Statistics, read_statistics
@@ -62,13 +63,20 @@ SourceError = DataError  # One error class for image sources, training's and the
 # ----------------------------------------------------------------------------- extraction
 
 
-@functools.partial(jax.jit, static_argnames=("precision", "mode"))
 def inception_outputs(variables, images: jax.Array, precision: str = "highest",
                       mode: str = DEFAULT_MODE):
   """{'pool3': (N, 2048), 'logits': (N, 1008)} of uint8 / [0, 1] NHWC images of any size,
-  preprocessed as ``mode`` ('pytorch', 'tf1' or 'clean') does."""
-  with jax.default_matmul_precision(precision):
-    return InceptionV3().apply(variables, preprocess(images, mode=mode))
+  preprocessed as ``mode`` ('pytorch', 'tf1' or 'clean') does. Compiled once per shape,
+  with ``jaxgan.xla_cpu.options()`` (XLA:CPU's own convolutions: 1.9x faster on a CPU)."""
+  return _compiled_inception()(variables, images, precision, mode)
+
+
+@functools.cache
+def _compiled_inception():
+  def outputs(variables, images, precision, mode):
+    with jax.default_matmul_precision(precision):
+      return InceptionV3().apply(variables, preprocess(images, mode=mode))
+  return jax.jit(outputs, static_argnums=(2, 3), compiler_options=xla_cpu.options())
 
 
 def weights_sha256(variables) -> str:

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 from jaxgan.nets.conditioning import DiscriminatorHead, concat_label
 from jaxgan.nets.normalization import ReferenceNorm
 from jaxgan.nets.spectral_norm import normalized
+from jaxgan.nets.strided_conv import DownConv, UpConv
 
 NORMS = ("batch", "layer", "none")
 G_NORMS = NORMS + ("reference", "virtual")
@@ -90,11 +91,12 @@ def prepend_reference(module: nn.Module, z: jax.Array, labels: jax.Array | None,
 
 
 # 4x4 stride-2 convolutions that exactly double / halve the resolution, like PyTorch's
-# ConvTranspose2d(4, 2, padding=1) / Conv2d(4, 2, padding=1).
-_up = functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2),
-                        padding=((2, 2), (2, 2)), kernel_init=_weight_init)
-_down = functools.partial(nn.Conv, kernel_size=(4, 4), strides=(2, 2),
-                          padding=((1, 1), (1, 1)), kernel_init=_weight_init)
+# ConvTranspose2d(4, 2, padding=1) / Conv2d(4, 2, padding=1). UpConv and DownConv have
+# nn.ConvTranspose's and nn.Conv's parameters (and take their names below, so parameter
+# trees are unchanged) but are computed without dilation on CPUs
+# (jaxgan.nets.strided_conv).
+_up = functools.partial(UpConv, kernel_init=_weight_init)
+_down = functools.partial(DownConv, kernel_init=_weight_init)
 
 
 class DCGANGenerator(nn.Module):
@@ -107,6 +109,9 @@ class DCGANGenerator(nn.Module):
   num_classes: int = 0   # > 0: class-conditional (one-hot label concatenated to z).
   ref_size: int = 64     # Reference batch size for norm 'reference' / 'virtual'.
   dtype: Any = jnp.float32  # Computation dtype (bfloat16: mixed precision); params float32.
+  # How the stride-2 transposed convolutions are computed (jaxgan.nets.strided_conv):
+  # 'auto' (by output phase on CPU, lax.conv_transpose elsewhere) or one of UP_METHODS.
+  upsample_method: str = "auto"
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: jax.Array | None = None,
@@ -124,10 +129,14 @@ class DCGANGenerator(nn.Module):
                          kernel_init=_weight_init, dtype=self.dtype)(x)
     norm = lambda: _norm(self.norm, train, self.ref_size, self.dtype)
     x = nn.relu(norm()(x))
-    for _ in range(n_up - 1):
+    for i in range(1, n_up):
       feats //= 2
-      x = nn.relu(norm()(_up(feats, use_bias=use_bias, dtype=self.dtype)(x)))
-    x = jnp.tanh(_up(self.channels, dtype=self.dtype)(x))  # No norm on the output layer.
+      up = _up(feats, use_bias=use_bias, dtype=self.dtype, method=self.upsample_method,
+               name=f"ConvTranspose_{i}")
+      x = nn.relu(norm()(up(x)))
+    x = _up(self.channels, dtype=self.dtype, method=self.upsample_method,
+            name=f"ConvTranspose_{n_up}")(x)
+    x = jnp.tanh(x)  # No norm on the output layer.
     return x[self.ref_size:] if reference else x
 
 
@@ -143,6 +152,9 @@ class DCGANDiscriminator(nn.Module):
   minibatch_kernels: int = 0
   dtype: Any = jnp.float32
   spectral_norm: bool = False  # Every layer spectrally normalized (jaxgan.nets.spectral_norm).
+  # How the stride-2 convolutions are computed (jaxgan.nets.strided_conv): 'auto'
+  # (a matrix product of strided patches on CPU, strided elsewhere) or one of DOWN_METHODS.
+  downsample_method: str = "auto"
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: jax.Array | None = None, train: bool = True,
@@ -155,10 +167,11 @@ class DCGANDiscriminator(nn.Module):
     if self.conditioning == "concat":
       x = concat_label(x, labels, self.num_classes)
     feats = self.features
-    x = nn.leaky_relu(sn(_down(feats, dtype=self.dtype))(x), 0.2)  # No norm on the input.
-    for _ in range(n_down - 1):
+    down = functools.partial(_down, dtype=self.dtype, method=self.downsample_method)
+    x = nn.leaky_relu(sn(down(feats, name="Conv_0"))(x), 0.2)  # No norm on the input.
+    for i in range(1, n_down):
       feats *= 2
-      x = sn(_down(feats, use_bias=self.norm == "none", dtype=self.dtype))(x)
+      x = sn(down(feats, use_bias=self.norm == "none", name=f"Conv_{i}"))(x)
       x = nn.leaky_relu(_norm(self.norm, train, dtype=self.dtype)(x), 0.2)
     head = DiscriminatorHead(self.num_classes, self.conditioning, self.aux_classifier,
                              self.minibatch_kernels, self.dtype, self.spectral_norm)

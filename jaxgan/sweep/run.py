@@ -26,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
-from jaxgan import checkpoint, resume
+from jaxgan import checkpoint, resume, xla_cpu
 from jaxgan import config as config_lib
 from jaxgan import plotting
 from jaxgan.data import images as image_data
@@ -183,7 +183,8 @@ def _run_group(g: int, group: Sequence[Variant], workdir: pathlib.Path, bar, sto
   validate_for_data(config, shape, num_classes)
   _record_data(workdir, g, shape, num_classes)
   init, args = program.initializer(group, shape, num_classes)
-  step = jax.jit(program.make_sweep_step(config), donate_argnums=0)
+  step = jax.jit(program.make_sweep_step(config), donate_argnums=0,
+                 compiler_options=xla_cpu.options())
   abstract = jax.eval_shape(init, *args)
   batch0 = data.batch(0)
   compiled = step.lower(abstract, batch0).compile()

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import xla_cpu
 from jaxgan.config import get_config
 from jaxgan.data.images import load_npz, to_model_range, to_uint8
 from jaxgan.experiments import common
@@ -104,7 +105,7 @@ def train_sweep(method: Method, digits: jax.Array, seeds: int, steps: int, featu
       return sweep_step(s, jax.vmap(draw)(keys))
     return jax.lax.scan(body, sweep, None, length=chunk)
 
-  run = jax.jit(run_chunk, donate_argnums=0)
+  run = jax.jit(run_chunk, donate_argnums=0, compiler_options=xla_cpu.options())
   sweep = jax.jit(init)(*args)
   for _ in range(steps // chunk):
     sweep, _ = run(sweep, digits, data_keys)
