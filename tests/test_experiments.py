@@ -153,8 +153,14 @@ def test_stacked_mnist_needs_data(tmp_path):
 def test_stacked_mnist_quick(tmp_path):
   r = stacked_mnist.run(tmp_path, quick=True)
   _check_files(tmp_path, r)
-  assert r["classifier_accuracy"] >= 0.99
-  for stats in list(r["gans"].values()) + [r["real"]]:
+  assert r["classifier"]["accuracy"] >= 0.99
+  assert set(r["cells"]) == {"DCGAN", "PacDCGAN2", "WGAN-GP", "SN + hinge"}
+  for cell in r["cells"].values():
+    assert len(cell["runs"]) == cell["setting"]["seeds"] == 2
+    modes = np.array([run["modes"] for run in cell["runs"]], float)
+    assert cell["summary"]["modes"][0] == pytest.approx(modes.mean())
+    assert cell["summary"]["modes"][1] == pytest.approx(modes.std(ddof=1) / np.sqrt(2))
+  for stats in [run for c in r["cells"].values() for run in c["runs"]] + [r["real"]]:
     assert 1 <= stats["modes"] <= 1000 and stats["kl"] >= 0
 
 

@@ -79,3 +79,15 @@ def test_calls_end_where_the_run_logs_plots_or_saves():
     step = _call_end(step, t)
     ends.append(step)
   assert ends == [4, 6, 8, 12]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="a CPU-only warning")
+def test_several_steps_per_call_of_a_dcgan_on_a_cpu_are_warned_about():
+  from jaxgan.config import get_config
+  from jaxgan.validation import config_warnings
+  c = get_config()
+  c.train.steps_per_call = 4
+  assert not any("steps_per_call" in w for w in config_warnings(c))  # The toy MLP: fine.
+  c.model.name = "dcgan"
+  (warning,) = [w for w in config_warnings(c) if "steps_per_call" in w]
+  assert "config.train.steps_per_call=4 with DCGAN on a CPU" in warning

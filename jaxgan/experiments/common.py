@@ -90,6 +90,48 @@ def train_chunks(run, state: GANState, pool: Array, data_key: Array, steps: int,
   return state, merged
 
 
+def train_seeds(config, seeds: int, shape: tuple[int, ...], draw: Callable, data: Any,
+                data_seed: int, chunk: int, desc: str = "training"):
+  """Trains variants seed = 0 .. ``seeds`` - 1 of ``config`` in one vmapped program
+  (``jaxgan.sweep.program``) for ``config.train.steps`` steps, ``chunk`` steps per
+  ``lax.scan``; returns the final sweep state.
+
+  Variant i's real examples at step s are ``draw(data, key, n)`` (n, *shape) with key
+  ``fold_in(fold_in(key(data_seed), seed_i), s)``, n = n_critic * batch size.
+  """
+  from jaxgan import xla_cpu
+  from jaxgan.sweep import program
+  from jaxgan.sweep.grid import make_grid
+  steps = config.train.steps
+  if steps % chunk:
+    raise ValueError(f"steps={steps} must be a multiple of chunk={chunk}")
+  group = make_grid(config, [f"seed=0:{seeds}"]).groups[0]
+  init, args = program.initializer(group, shape, 0)
+  sweep_step = program.make_sweep_step(config)
+  n_critic, batch = config.train.n_critic, config.data.batch_size
+  data_keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(data_seed), s))(args[0])
+
+  def body(s, data, keys):
+    one = lambda key: draw(data, jax.random.fold_in(key, s.step),
+                           n_critic * batch).reshape(n_critic, batch, *shape)
+    return sweep_step(s, jax.vmap(one)(keys))
+
+  def run_chunk(sweep, data, keys):
+    # chunk = 1: no loop. Inside XLA:CPU's while loops convolutions' kernel gradients
+    # can take a far slower path (the stacked-MNIST nets: 6x), so conv nets use 1.
+    if chunk == 1:
+      return body(sweep, data, keys)
+    return jax.lax.scan(lambda s, _: body(s, data, keys), sweep, None, length=chunk)
+
+  run = jax.jit(run_chunk, donate_argnums=0, compiler_options=xla_cpu.options())
+  sweep = jax.jit(init)(*args)
+  with tqdm(total=steps, desc=desc, unit="step", leave=False, mininterval=2.0) as bar:
+    for _ in range(steps // chunk):
+      sweep, _ = run(sweep, data, data_keys)
+      bar.update(chunk)
+  return sweep
+
+
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
   """A markdown table; floats are written with 4 significant digits."""
   def cell(v):

@@ -19,7 +19,6 @@ import math
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxgan.config import get_config
@@ -27,7 +26,7 @@ from jaxgan.data import toy
 from jaxgan.experiments import common
 from jaxgan.metrics.mode_coverage import mode_coverage
 from jaxgan.sweep import program
-from jaxgan.sweep.grid import make_grid, set_field
+from jaxgan.sweep.grid import set_field
 
 BATCH, N_EVAL, POOL, LATENT = 100, 2500, 100_000, 2
 
@@ -112,24 +111,9 @@ def train_sweep(method: Method, dataset: str, seeds: int, steps: int, width: int
   config = base_config(width, steps)
   for field, value in method.overrides.items():
     set_field(config, field, value)
-  group = make_grid(config, [f"seed=0:{seeds}"]).groups[0]
-  init, args = program.initializer(group, (2,), 0)
-  sweep_step = program.make_sweep_step(config)
-  n_critic, data = config.train.n_critic, pool(dataset)
-  data_keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(500), s))(args[0])
-
-  def run_chunk(sweep, data, keys):
-    def body(s, _):
-      def draw(key):
-        idx = jax.random.randint(jax.random.fold_in(key, s.step), (n_critic * BATCH,), 0, POOL)
-        return data[idx].reshape(n_critic, BATCH, 2)
-      return sweep_step(s, jax.vmap(draw)(keys))
-    return jax.lax.scan(body, sweep, None, length=chunk)
-
-  run = jax.jit(run_chunk, donate_argnums=0)
-  sweep = jax.jit(init)(*args)
-  for _ in range(steps // chunk):
-    sweep, _ = run(sweep, data, data_keys)
+  data = pool(dataset)
+  sweep = common.train_seeds(config, seeds, (2,), lambda d, k, n: d[
+      jax.random.randint(k, (n,), 0, POOL)], data, 500, chunk, desc=method.label)
   fakes = SCALE[dataset] * np.asarray(program.sample_all(sweep, jax.random.key(10_000), N_EVAL))
   centers, std = DATASETS[dataset]
   runs = [scores(f, centers, std) for f in fakes]

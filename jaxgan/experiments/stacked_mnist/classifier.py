@@ -5,11 +5,15 @@ shape) took over 15 minutes on 2 CPU cores: its second convolution runs at 24 x 
 with 64 x 288 weights, about 10.6 M multiply-adds per image (93 % of the net), and the
 test accuracy was checked only after whole epochs. Here each 3x3 convolution is followed
 by a 2x2 pooling (about 4.2 M multiply-adds per image), the training data live on the
-device and an epoch's steps run as one ``lax.scan``, and the test accuracy is checked
-every half epoch, stopping at the target: >= 99 % in about 1.5 epochs.
+device, and the test accuracy is checked every half epoch, stopping at the target (99.08 %
+after 5 epochs, 247 s on 2 quiet CPU cores, 2026-12-05). The steps are not a ``lax.scan``: inside XLA:CPU's while loops the
+second convolution's kernel gradient took 1.8 s a step instead of 0.11 s, which is what
+made the earlier versions take over an hour under load.
 """
 
 from __future__ import annotations
+
+import functools
 
 import flax.linen as nn
 import jax
@@ -61,23 +65,23 @@ def train_classifier(x_train, y_train, x_test, y_test, key: jax.Array, batch: in
   opt_state = tx.init(params)
   x_all, y_all = jnp.asarray(x_train), jnp.asarray(y_train, jnp.int32)
 
-  @jax.jit
-  def segment(params, opt_state, order):
-    def body(carry, idx):
-      params, opt_state = carry
-      def loss(p):
-        logits = model.apply({"params": p}, _to_float(x_all[idx]))
-        return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y_all[idx]))
-      updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
-      return (optax.apply_updates(params, updates), opt_state), None
-    return jax.lax.scan(body, (params, opt_state), order)[0]
+  # One compiled step per batch, called from Python: inside a lax.scan (an XLA while
+  # loop) XLA:CPU computed Conv_1's kernel gradient 16x slower (1.8 s vs 0.11 s a step).
+  @functools.partial(jax.jit, donate_argnums=(0, 1))
+  def step(params, opt_state, idx, x_all, y_all):
+    def loss(p):
+      logits = model.apply({"params": p}, _to_float(x_all[idx]))
+      return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, y_all[idx]))
+    updates, opt_state = tx.update(jax.grad(loss)(params), opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
   rng = np.random.default_rng(0)
   per_check = len(x_train) // batch // checks_per_epoch
   accuracy, checks = 0.0, 0
   for checks in range(1, max_epochs * checks_per_epoch + 1):
     order = rng.permutation(len(x_train))[:per_check * batch].reshape(per_check, batch)
-    params, opt_state = segment(params, opt_state, jnp.asarray(order))
+    for idx in jnp.asarray(order):
+      params, opt_state = step(params, opt_state, idx, x_all, y_all)
     accuracy = float(np.mean(classify(params, x_test) == np.asarray(y_test)))
     if accuracy >= TARGET_ACCURACY:
       break

@@ -14,13 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxgan import xla_cpu
 from jaxgan.config import get_config
 from jaxgan.data.images import load_npz, to_model_range, to_uint8
 from jaxgan.experiments import common
 from jaxgan.experiments.stacked_mnist import classifier
 from jaxgan.sweep import program
-from jaxgan.sweep.grid import make_grid, set_field
+from jaxgan.sweep.grid import set_field
 
 N_MODES, LATENT, SHAPE = 1000, 100, (28, 28, 3)
 
@@ -87,28 +86,14 @@ def method_config(method: Method, features: int, batch: int, steps: int):
 
 
 def train_sweep(method: Method, digits: jax.Array, seeds: int, steps: int, features: int,
-                batch: int = 64, chunk: int = 100) -> dict[str, Any]:
+                batch: int = 64, chunk: int = 1) -> dict[str, Any]:
   """Trains ``seeds`` variants of ``method`` in one program; returns their final sweep state."""
   timer = common.Timer()
   chunk = min(chunk, steps)
   steps = chunk * max(1, steps // chunk)
   config = method_config(method, features, batch, steps)
-  group = make_grid(config, [f"seed=0:{seeds}"]).groups[0]
-  init, args = program.initializer(group, SHAPE, 0)
-  sweep_step, n_critic = program.make_sweep_step(config), config.train.n_critic
-  data_keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(20), s))(args[0])
-
-  def run_chunk(sweep, digits, keys):
-    def body(s, _):
-      draw = lambda k: draw_stacked(digits, jax.random.fold_in(k, s.step),
-                                    n_critic * batch).reshape(n_critic, batch, *SHAPE)
-      return sweep_step(s, jax.vmap(draw)(keys))
-    return jax.lax.scan(body, sweep, None, length=chunk)
-
-  run = jax.jit(run_chunk, donate_argnums=0, compiler_options=xla_cpu.options())
-  sweep = jax.jit(init)(*args)
-  for _ in range(steps // chunk):
-    sweep, _ = run(sweep, digits, data_keys)
+  sweep = common.train_seeds(config, seeds, SHAPE, draw_stacked, digits, 20, chunk,
+                             desc=method.label)
   return {"sweep": sweep, "steps": steps, "train_seconds": timer(), "seeds": seeds,
           "features": features, "batch": batch}
 
