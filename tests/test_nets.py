@@ -231,6 +231,8 @@ def test_dcgan_uses_strided_and_transposed_convolutions_without_pooling(size):
   x_rand = jax.random.normal(jax.random.key(2), x.shape)
   for m, v, inp, auto in ((g, g_vars, z_rand, g.clone(upsample_method="auto")),
                           (d, d_vars, x_rand, d.clone(downsample_method="auto"))):
+    if size != 28:  # One size (two stride-2 layers each) is enough for the equality.
+      break
     want, got = (k.apply(v, inp, mutable=["batch_stats"])[0] for k in (m, auto))
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
   g_text = str(jax.make_jaxpr(
