@@ -162,6 +162,11 @@ def test_stacked_mnist_quick(tmp_path):
     assert cell["summary"]["modes"][1] == pytest.approx(modes.std(ddof=1) / np.sqrt(2))
   for stats in [run for c in r["cells"].values() for run in c["runs"]] + [r["real"]]:
     assert 1 <= stats["modes"] <= 1000 and stats["kl"] >= 0
+  # A rerun in the same folder reads the classifier and every method back.
+  again = stacked_mnist.run(tmp_path, quick=True)
+  assert again["classifier"] == r["classifier"] and again["real"] == r["real"]
+  assert {k: c["runs"] for k, c in again["cells"].items()} == \
+      {k: c["runs"] for k, c in r["cells"].items()}
 
 
 def test_cli(tmp_path, capsys):

@@ -5,8 +5,8 @@ and B channels of a 28 x 28 image, so the data have 10^3 = 1,000 modes. A genera
 scored on 26,000 samples: a pretrained classifier labels each channel; "modes" is the
 number of distinct triples, "KL" is KL(p_gen || uniform) over the triples (PacGAN's
 code). Needs MNIST as an .npz (``--mnist PATH``); ``quick`` uses generated 10-class
-images instead. Stages: ``classifier``, ``measure`` (each method cached in
-``out/runs``), ``figures``, ``report``.
+images instead. Stages: ``classifier`` (cached as ``out/classifier.*``), ``measure``
+(each method cached in ``out/runs``), ``figures``, ``report``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import serialization
 
 from jaxgan.config import get_config
 from jaxgan.data.images import load_npz, to_model_range, to_uint8
@@ -52,6 +53,9 @@ def score(params, images: np.ndarray) -> dict:
 class Method:
   label: str
   overrides: dict
+  # Generator steps as a fraction of the others' (WGAN-GP's 5 critic steps cost 5x), so
+  # every method gets a like CPU budget.
+  step_share: float = 1.0
 
 
 def _adam(lr: float, b1: float, b2: float) -> dict:
@@ -68,7 +72,7 @@ def methods() -> dict[str, Method]:
       Method("PacDCGAN2", {**dcgan, "model.pack": 2}),
       Method("WGAN-GP", {"loss.game": "wasserstein", "penalty.name": "gradient_penalty",
                          "penalty.weight": 10.0, "train.n_critic": 5, "model.d_norm": "layer",
-                         **_adam(1e-4, 0.5, 0.9)}),
+                         **_adam(1e-4, 0.5, 0.9)}, step_share=1 / 3),
       Method("SN + hinge", {"loss.game": "hinge", "penalty.name": "none", "train.n_critic": 1,
                             "model.d_norm": "none", "model.spectral_norm": True,
                             **_adam(2e-4, 0.5, 0.999)}),
@@ -89,6 +93,7 @@ def train_sweep(method: Method, digits: jax.Array, seeds: int, steps: int, featu
                 batch: int = 64, chunk: int = 1) -> dict[str, Any]:
   """Trains ``seeds`` variants of ``method`` in one program; returns their final sweep state."""
   timer = common.Timer()
+  steps = max(1, round(steps * method.step_share))
   chunk = min(chunk, steps)
   steps = chunk * max(1, steps // chunk)
   config = method_config(method, features, batch, steps)
@@ -155,6 +160,28 @@ def summarize(runs: list[dict]) -> dict:
   return out
 
 
+def _trained_classifier(out, source: str, x_train, y_train, x_test, y_test, quick: bool):
+  """(params, accuracy, epochs, seconds): trained, or read back from ``out/classifier``
+  when it was trained there on the same digits (a rerun then costs no retraining)."""
+  setting = {"source": source, "quick": quick, "n_train": len(x_train)}
+  path = None if out is None else out / "classifier"
+  if path is not None and path.with_suffix(".json").exists():
+    saved = json.loads(path.with_suffix(".json").read_text())
+    if saved["setting"] == setting:
+      like = classifier.DigitClassifier().init(jax.random.key(0), jnp.zeros((1, 28, 28, 1)))
+      params = serialization.from_bytes(like["params"], path.with_suffix(".msgpack").read_bytes())
+      return params, saved["accuracy"], saved["epochs"], saved["seconds"]
+  timer = common.Timer()
+  params, accuracy, epochs = classifier.train_classifier(
+      x_train, y_train, x_test, y_test, jax.random.key(2), max_epochs=3 if quick else 6)
+  seconds = timer()
+  if path is not None:
+    path.with_suffix(".msgpack").write_bytes(serialization.to_bytes(params))
+    path.with_suffix(".json").write_text(json.dumps(
+        {"setting": setting, "accuracy": accuracy, "epochs": epochs, "seconds": seconds}))
+  return params, accuracy, epochs, seconds
+
+
 def measure(quick: bool = False, out=None, mnist: str | None = None, steps: int | None = None,
             seeds: int | None = None, features: int | None = None,
             n_eval: int | None = None, only: str | None = None) -> dict:
@@ -163,10 +190,8 @@ def measure(quick: bool = False, out=None, mnist: str | None = None, steps: int 
   x_train, y_train, x_test, y_test, source = load_digits(mnist, quick)
   if quick and mnist is not None:
     x_train, y_train, x_test, y_test = x_train[:2000], y_train[:2000], x_test[:500], y_test[:500]
-  timer = common.Timer()
-  params, accuracy, epochs = classifier.train_classifier(
-      x_train, y_train, x_test, y_test, jax.random.key(2), max_epochs=3 if quick else 6)
-  classifier_seconds = timer()
+  params, accuracy, epochs, classifier_seconds = _trained_classifier(
+      out, source, x_train, y_train, x_test, y_test, quick)
   steps, seeds = steps or (4 if quick else 2000), seeds or (2 if quick else 3)
   features, n_eval = features or (8 if quick else 64), n_eval or (500 if quick else 26_000)
   digits = jnp.asarray(x_train)

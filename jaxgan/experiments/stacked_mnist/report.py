@@ -27,7 +27,8 @@ of them (Lin et al. 2018, Table 2, VEEGAN's setting).
   noise -> 7x7 -> 14x14 -> 28x28; D the mirror). Batch 64.
 - DCGAN: non-saturating cost, batch norm in both players, Adam 2e-4 (0.5, 0.999), one D
   step per G step; PacDCGAN2: the same with `model.pack = 2`; WGAN-GP: layer norm in the
-  critic, lambda 10, 5 critic steps, Adam 1e-4 (0.5, 0.9); SN + hinge: spectral norm in
+  critic, lambda 10, 5 critic steps, Adam 1e-4 (0.5, 0.9), a third of the others'
+  generator steps (a like CPU budget); SN + hinge: spectral norm in
   every D layer, hinge loss, no D norm, Adam 2e-4 (0.5, 0.999), one D step per G step.
 - Device: $device.
 
