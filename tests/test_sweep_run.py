@@ -95,6 +95,7 @@ KILLED = SETUP + textwrap.dedent('''
 ''')
 
 
+@pytest.mark.slow  # Default-suite budget: tests/test_train.py kills and resumes a run there.
 def test_sigkill_then_rerun_equals_an_uninterrupted_sweep(tmp_path):
   run = lambda d, mode: subprocess.run([sys.executable, "-c", KILLED, str(d), mode],
                                        capture_output=True, text=True, timeout=300)

@@ -193,6 +193,7 @@ def test_nan_steps_can_be_skipped(tmp_path):
   assert all(np.isfinite(x).all() for _, x in _final_arrays(tmp_path))
 
 
+@pytest.mark.slow  # Default-suite budget: tests/test_resume.py checks the resume rules there.
 def test_resuming_with_another_model_names_the_fields(tmp_path):
   assert _train(tmp_path).returncode == 0
   run = _train(tmp_path, "--config.model.width=32")
@@ -204,6 +205,7 @@ def test_resuming_with_another_model_names_the_fields(tmp_path):
   assert "config.model.width: 16 (saved run) vs 32 (now)" in run.stderr
 
 
+@pytest.mark.slow  # Default-suite budget: tests/test_metric_writer.py writes TensorBoard events there.
 def test_tensorboard_events_hold_the_logged_scalars(tmp_path):
   import struct
   from tensorboardX.proto import event_pb2

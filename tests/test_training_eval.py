@@ -94,6 +94,8 @@ def quick(monkeypatch):
   monkeypatch.setattr(training_eval, "frechet_distance", _quick_distance)
 
 
+@pytest.mark.slow  # Default-suite budget: test_scores_fid_matches_scipy_and_prdc_swaps_nothing
+# and test_without_weights_the_run_trains_and_says_why train with in-loop scores there.
 def test_fid_rows_best_checkpoint_and_cached_reference(tmp_path, monkeypatch, quick):
   features = PixelFeatures()
   monkeypatch.setattr(train.training_eval, "make_evaluator", functools.partial(
