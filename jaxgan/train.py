@@ -41,6 +41,7 @@ from absl import logging
 from tqdm.auto import tqdm
 
 from jaxgan import checkpoint, losses, parallel, plotting, resume, xla_cpu
+from jaxgan.best_fid import BestFid
 from jaxgan.config import HYPERPARAMETERS, initial_state, step_config
 from jaxgan.data import toy
 from jaxgan.data.source import make_source
@@ -329,15 +330,15 @@ def _train(config: ml_collections.ConfigDict, workdir_path: pathlib.Path,
     (workdir_path / "data.json").write_text(json.dumps(
         {"shape": list(source.shape), "num_classes": source.num_classes}))
     phase.what = "computing the in-loop FID's reference"
-    evaluator = training_eval.make_evaluator(config, _reference_images(source, config),
-                                             source.num_classes)
+    evaluator = training_eval.make_evaluator(
+        config, training_eval.reference_images(source, config), source.num_classes)
     writer = MetricWriter(workdir_path)
     if changed:
       writer.write_event(start, {"config_change": {c.field: {"from": c.old, "to": c.new}
                                                    for c in changed}})
     if start:
       print(f"Resuming from the checkpoint of step {start} in {workdir_path}")
-    best = _BestFid(workdir_path, t.keep_checkpoints) if evaluator is not None else None
+    best = BestFid(workdir_path) if evaluator is not None else None
     try:
       return _loop(config, state, source, manager, writer, workdir_path, hooks, phase,
                    eval_key, evaluator, best)
@@ -382,7 +383,7 @@ def compiled_steps(config: ml_collections.ConfigDict) -> Callable:
 
 def _loop(config, state: GANState, source, manager, writer: MetricWriter,
           workdir_path: pathlib.Path, hooks: Sequence[Hook], phase: _Phase,
-          eval_key: jax.Array, evaluator=None, best: _BestFid | None = None) -> GANState:
+          eval_key: jax.Array, evaluator=None, best: BestFid | None = None) -> GANState:
   t = config.train
   ckpt_dir = workdir_path / "checkpoints"
   start = int(state.step)
@@ -447,51 +448,6 @@ def _loop(config, state: GANState, source, manager, writer: MetricWriter,
   (workdir_path / "summary.json").write_text(json.dumps(summary, indent=2))
   _print_summary(summary, workdir_path, start)
   return state
-
-
-def _reference_images(source, config) -> np.ndarray | None:
-  """The training images the in-loop FID compares with (uint8 NHWC), None for toy data."""
-  if len(source.shape) != 3:
-    return None
-  dataset = getattr(source, "dataset", None)
-  if dataset is None:  # A streamed source: no array of its images in memory.
-    if config.train.eval_every:
-      print("In-loop FID is off: it needs the images in memory (data.source='memory'); "
-            "evaluate the checkpoints with 'jaxgan evaluate --ref ...'")
-    return None
-  return dataset.images
-
-
-class _BestFid:
-  """The checkpoint of the lowest in-loop FID so far, in ``best_fid/`` (one kept), and
-  ``best_fid.json`` ({'step', 'fid'}), which a resumed run reads to go on comparing."""
-
-  def __init__(self, workdir: pathlib.Path, keep: int):
-    self.record = workdir / "best_fid.json"
-    self.manager = checkpoint.make_manager(workdir / "best_fid", 1)
-    self.fid = math.inf
-    if self.record.exists():
-      saved = resume.read_json(self.record)
-      if isinstance(saved, dict) and isinstance(saved.get("fid"), (int, float)):
-        self.fid = float(saved["fid"])
-
-  def offer(self, step: int, fid: float, state: GANState) -> None:
-    if not fid < self.fid:  # NaN never wins.
-      return
-    self.manager.wait_until_finished()
-    for old in self.manager.all_steps():
-      if old >= step:  # A resumed run that went back: the old best is in the future.
-        self.manager.delete(old)
-    checkpoint.save(self.manager, step, state)
-    self.manager.wait_until_finished()
-    self.fid = fid
-    tmp = self.record.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"step": step, "fid": fid}))
-    tmp.replace(self.record)
-
-  def close(self) -> None:
-    self.manager.wait_until_finished()
-    self.manager.close()
 
 
 def _plot_curves(workdir: pathlib.Path) -> None:

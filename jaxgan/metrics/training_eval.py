@@ -174,3 +174,16 @@ def make_evaluator(config, images: np.ndarray | None, num_classes: int = 0,
                              progress)
   return TrainingEvaluator(extractor, reference, t.eval_samples,
                            num_classes if config.model.conditional_g else 0, progress)
+
+
+def reference_images(source, config) -> np.ndarray | None:
+  """The training images the in-loop FID compares with (uint8 NHWC), None for toy data."""
+  if len(source.shape) != 3:
+    return None
+  dataset = getattr(source, "dataset", None)
+  if dataset is None:  # A streamed source: no array of its images in memory.
+    if config.train.eval_every:
+      print("In-loop FID is off: it needs the images in memory (data.source='memory'); "
+            "evaluate the checkpoints with 'jaxgan evaluate --ref ...'")
+    return None
+  return dataset.images
