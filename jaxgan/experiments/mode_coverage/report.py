@@ -15,6 +15,24 @@ PUBLISHED = {
     ("2D-ring", "PacGAN2"): ((7.9, 0.1), (95.6, 2.0), None),
 }
 
+# The 3-seed probes on the grid that chose the learning rates and steps (2-core CPU, the
+# library's mlp of width 128 unless said; measured before the full run, with its code):
+# (method, learning rate, generator steps, modes, high quality %, reverse KL).
+PROBES = [
+    ("GAN", "3e-4", "4,000", 20.0, 6.8, 0.83), ("GAN", "3e-4", "16,000", 14.7, 51.2, 1.04),
+    ("GAN", "1e-3", "8,000", 15.3, 70.7, 0.85), ("GAN", "1e-3", "16,000", 14.7, 91.1, 0.90),
+    ("GAN", "2e-3", "24,000", 12.0, 96.3, 0.97), ("GAN", "3e-3", "16,000", 9.0, 94.8, 1.23),
+    ("PacGAN2", "2e-3", "24,000", 17.7, 86.7, 0.76),
+    ("PacGAN2", "3e-3", "16,000", 23.7, 68.5, 0.49),
+    ("PacGAN2", "3e-3", "32,000", 19.0, 92.7, 0.41),
+    ("PacGAN4", "3e-3", "24,000", 21.3, 28.7, 0.70),
+    ("GAN, width 256", "1e-3", "16,000", 13.7, 93.8, 0.92),
+    ("PacGAN2, width 256", "3e-3", "16,000", 22.0, 76.8, 0.53),
+    ("GAN, pacgan_mlp (10x the time)", "3e-4", "4,000", 14.7, 5.8, 0.88),
+    ("WGAN-GP", "1e-3", "6,000", 25.0, 56.1, 0.087),
+    ("WGAN-GP", "1e-3", "12,000", 25.0, 78.5, 0.013),
+]
+
 TEMPLATE = """\
 Claim: a GAN drops modes of a well-separated mixture, and packing (PacGAN2: D judges two
 samples at once) recovers them (Lin et al. 2018, Table 1, under VEEGAN's protocol).
@@ -32,15 +50,26 @@ samples at once) recovers them (Lin et al. 2018, Table 1, under VEEGAN's protoco
 - Nets: the library's `mlp`, 3 hidden ReLU layers of width $width in both players.
 - Training: $gan_steps generator steps for GAN and PacGAN2 (1 D step per G step,
   non-saturating cost, Adam lr $gan_lr, betas (0.5, 0.999)); $wgan_steps for the
-  WGAN-GP rows (5 critic steps, lambda $gp_weight, Adam lr $wgan_lr, betas (0.5, 0.9)).
+  WGAN-GP rows, twice that for "WGAN-GP, 2x steps" (5 critic steps, lambda $gp_weight,
+  Adam lr $wgan_lr, betas (0.5, 0.9)).
   Learning rates fall linearly to 0 over the run. Packing: `model.pack = 2`.
-- Device: $device; wall time per cell in the table.
+- Device: $device; wall time per cell in the table, $cell_seconds s in all (a cell read
+  back from `runs/` keeps the time of the run that trained it).
 
 ## How this differs from PacGAN's setup
 - PacGAN trains 400 epochs of 100,000 points at batch 100 (400,000 generator steps) with
   a G of 4 x 400 ReLU + batch norm and a D of 3 x 200 maxout units (`model.name =
   'pacgan_mlp'`, about 20x the cost per step of the nets here on a CPU); here the budget
   of a shared 2-core CPU allowed the steps above.
+
+## How the settings were chosen
+Three seeds per probe on the grid, before the full run:
+
+$probes
+
+Longer training, or a higher learning rate, concentrates the samples on the modes and
+drops modes as it does; packing concentrates them more slowly and keeps more modes;
+WGAN-GP keeps all 25 at every length probed, with fewer high-quality samples.
 
 ## Results
 $table
@@ -91,6 +120,9 @@ def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
       wgan_lr=wgan["setting"]["overrides"]["g_optimizer.learning_rate"] if wgan else "-",
       gp_weight=wgan["setting"]["overrides"]["penalty.weight"] if wgan else "-",
       device=gan.get("device", common.device_description()), figure=figures[0],
+      cell_seconds=f"{sum(c['seconds'] for c in cells.values()):,.0f}",
+      probes=common.md_table(["method", "lr", "steps", "modes", "high quality (%)",
+                              "reverse KL"], PROBES),
       table=common.md_table(["data", "method", "seeds", "steps", "wall time", "modes",
                              "high quality (%)", "reverse KL", "diverged"],
                             table_rows(results)))
