@@ -69,10 +69,8 @@ def methods() -> dict[str, Method]:
   """The compared methods: PacGAN's two rows, WGAN-GP with and without packing, and
   WGAN-GP trained twice as long (the best of the probes).
 
-  Learning rates from 3-seed probes on the grid (2-core CPU): at 3e-4 the GAN's samples
-  stayed spread between the modes (6.8 % high quality after 4,000 steps, 5 % after
-  8,000); at 2e-3, falling linearly to 0, 96 % after 24,000. WGAN-GP at 1e-3 (6,000 steps):
-  25 modes, 56 % high quality, where 3e-4 gave 4 %.
+  The learning rates come from 3-seed probes on the grid, listed with their figures in
+  ``report.PROBES`` (at 3e-4 the samples stayed spread between the modes).
   """
   gan = _game("non_saturating", 2e-3, 0.5, 0.999)
   wgan_gp = _game("wasserstein", 1e-3, 0.5, 0.9, **{
@@ -171,8 +169,8 @@ def _cell(out, dataset: str, method: Method, seeds: int, steps: int, width: int)
 
 def measure(quick: bool = False, out=None, seeds: int | None = None, steps: int | None = None,
             width: int | None = None) -> dict:
-  """Every (data set, method) cell; ``steps`` is the GAN's, the WGAN-GP rows get a
-  quarter of it (5 critic steps each)."""
+  """Every (data set, method) cell; ``steps`` is the GAN's, each method trains
+  ``steps * method.step_share`` (WGAN-GP: a quarter, 5 critic steps each)."""
   seeds = seeds or (8 if quick else 10)
   steps = steps or (8000 if quick else 24_000)
   width = width or (32 if quick else 128)
