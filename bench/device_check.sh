@@ -29,7 +29,9 @@
 # figures to commit: SMALL_STEPS=40 SMALL_WARMUP=5 BUDGET_DCGAN=150 BUDGET_WGAN=150
 # BUDGET_SWEEP=200 BUDGET_TOTAL=700 bash bench/device_check.sh OUT --small
 # PYTHON=/path/to/python selects the interpreter (default python3, or .venv/bin/python
-# when python3 lacks jax).
+# when python3 lacks jax). STEPS=name,name,... runs only those of the steps below install
+# (the others are reported "not run"): e.g. STEPS=fid_throughput to redo one that failed
+# with the device time left.
 #
 # ---- For a session with the device machine (15 minutes in all, one H100/H200) ----------
 # 1. Here, with PyPI:   bash bench/fetch_wheels.sh         (fills .whl/, about 8 MB)
@@ -62,6 +64,16 @@ for arg in "$@"; do
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
+ALL_STEPS=" env train_step_dcgan train_step_wgan_gp fid_throughput sweep parity_tests "
+STEPS=${STEPS:-}
+for name in ${STEPS//,/ }; do
+  case $ALL_STEPS in
+    *" $name "*) ;;
+    *) echo "unknown step in STEPS: $name (one of:$ALL_STEPS)" >&2; exit 2 ;;
+  esac
+done
+# wanted NAME: whether STEPS (default: all) names it.
+wanted() { [ -z "${STEPS:-}" ] || case ",$STEPS," in *",$1,"*) true ;; *) false ;; esac; }
 
 mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) || exit 2  # Relative to the caller.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -137,6 +149,11 @@ step() {
   local name=$1 budget=$2
   shift 2
   local start rc status ms left
+  if ! wanted "$name"; then
+    echo "=== $name: not run (STEPS=$STEPS)"
+    STEP_EXTRA="{}"
+    return
+  fi
   start=$(now_ms)
   # What is left of BUDGET_TOTAL, keeping the report's share, caps this step's budget.
   left=$(( BUDGET_TOTAL - BUDGET_REPORT - (start - T0) / 1000 ))

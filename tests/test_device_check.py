@@ -25,15 +25,45 @@ import update_readme  # noqa: E402
 STATUSES = {"ok", "partial", "failed", "timeout", "absent", "skipped", "not run"}
 
 
-def test_device_check_small_on_cpu(tmp_path):
+def _small_check(tmp_path, **env_extra):
+  """Runs device_check.sh OUT --small on the CPU; (the run, OUT, device_check.json)."""
   out = tmp_path / "out"
   env = {**os.environ, "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu",
          "BUDGET_SWEEP": "8",  # bench/sweep.py --small alone takes a minute on 2 cores.
-         "TMPDIR": str(tmp_path)}
+         "TMPDIR": str(tmp_path), **env_extra}
   run = subprocess.run(["bash", str(REPO / "bench" / "device_check.sh"), str(out), "--small"],
                        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=400)
   assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-  doc = json.loads((out / "device_check.json").read_text())
+  return run, out, json.loads((out / "device_check.json").read_text())
+
+
+def _assert_report_closes_the_run(run, out, tmp_path):
+  md = (out / "device_check.md").read_text()
+  assert "| measurement | jaxgan |" in md and "Frechet distance" in md
+  # The table is the last thing printed; nothing of the run is left in TMPDIR.
+  assert run.stdout.rstrip().endswith(md.rstrip().splitlines()[-1])
+  assert not list(tmp_path.glob("device_check.*"))
+  assert (out / "device_check.log").stat().st_size > 0
+  return md
+
+
+def test_device_check_runs_only_the_named_steps(tmp_path):
+  """The default run's guard on the script (the whole of it is the slow test below):
+  STEPS picks steps, the others are reported as not run, and the report still closes."""
+  run, out, doc = _small_check(tmp_path, STEPS="env,fid_throughput")
+  assert doc["small"] is True and doc["device"]["platform"] == "cpu"
+  for name in ("install", "env", "fid_throughput"):
+    assert doc["steps"][name]["status"] == "ok", (name, doc["steps"][name])
+  for name in ("train_step_dcgan", "train_step_wgan_gp", "sweep", "parity_tests"):
+    assert doc["steps"][name]["status"] == "not run", (name, doc["steps"][name])
+    assert f"=== {name}: not run (STEPS=env,fid_throughput)" in run.stdout
+  assert doc["steps"]["fid_throughput"]["figures"]["frechet"]["rel_diff"] < 1e-6
+  _assert_report_closes_the_run(run, out, tmp_path)
+
+
+@pytest.mark.slow
+def test_device_check_small_on_cpu(tmp_path):
+  run, out, doc = _small_check(tmp_path)
   assert doc["small"] is True and doc["device"]["platform"] == "cpu"
   assert doc["env"]["versions"]["jax"]
   for name in device_report.STEPS:
@@ -48,13 +78,8 @@ def test_device_check_small_on_cpu(tmp_path):
   assert mine["float32", "torch_compile"]["status"] in ("skipped", "not installed")
   assert doc["steps"]["fid_throughput"]["figures"]["frechet"]["rel_diff"] < 1e-6
   assert doc["steps"]["parity_tests"]["counts"]["passed"] > 0
-  md = (out / "device_check.md").read_text()
-  assert "| measurement | jaxgan |" in md and "DCGAN-64 step, float32" in md
-  assert "Frechet distance" in md and ">= 1.15x PyTorch eager float32" in md
-  # The table is the last thing printed; nothing of the run is left in TMPDIR.
-  assert run.stdout.rstrip().endswith(md.rstrip().splitlines()[-1])
-  assert not list(tmp_path.glob("device_check.*"))
-  assert (out / "device_check.log").stat().st_size > 0
+  md = _assert_report_closes_the_run(run, out, tmp_path)
+  assert "DCGAN-64 step, float32" in md and ">= 1.15x PyTorch eager float32" in md
 
 
 def test_device_check_refuses_bad_arguments(tmp_path):
@@ -62,6 +87,11 @@ def test_device_check_refuses_bad_arguments(tmp_path):
     run = subprocess.run(["bash", str(REPO / "bench" / "device_check.sh"), *args],
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 2 and ("usage" in run.stderr or "unknown" in run.stderr), args
+  run = subprocess.run(["bash", str(REPO / "bench" / "device_check.sh"), str(tmp_path)],
+                       env={**os.environ, "STEPS": "env,fid"}, capture_output=True, text=True,
+                       timeout=30)
+  assert run.returncode == 2 and "unknown step in STEPS: fid" in run.stderr, run.stderr
+  assert not (tmp_path / "device_check.json").exists()
 
 
 # ----------------------------------------------------------------------------- report
