@@ -31,6 +31,19 @@ PROBES = [
     ("GAN, pacgan_mlp (10x the time)", "3e-4", "4,000", 14.7, 5.8, 0.88),
     ("WGAN-GP", "1e-3", "6,000", 25.0, 56.1, 0.087),
     ("WGAN-GP", "1e-3", "12,000", 25.0, 78.5, 0.013),
+    ("WGAN-GP, G's moving average 0.999", "1e-3", "12,000", 25.0, 78.5, 0.013),
+    ("WGAN-GP", "2e-3", "12,000", 25.0, 89.5, 0.008),
+    ("GAN + R1 10", "2e-3", "24,000", 25.0, 70.6, 0.035),
+    ("GAN + R1 1", "2e-3", "24,000", 25.0, 89.6, 0.008),
+    ("GAN + R1 0.1", "2e-3", "24,000", 25.0, 91.5, 0.008),
+    ("GAN + R1 0.03", "2e-3", "24,000", 25.0, 92.7, 0.007),
+    ("GAN + R1 0.01", "2e-3", "24,000", 25.0, 93.8, 0.009),
+    ("GAN + R1 0.001", "2e-3", "24,000", 24.7, 93.6, 0.040),
+    ("GAN + R1 0.01", "3e-3", "24,000", 25.0, 94.6, 0.009),
+    ("GAN + R1 0.01", "5e-3", "24,000", 25.0, 93.8, 0.008),
+    ("GAN + R1 0.1", "2e-3", "48,000", 25.0, 93.7, 0.014),
+    ("GAN + R1 0.01", "2e-3", "48,000", 25.0, 96.0, 0.005),
+    ("GAN + R1 0.01", "3e-3", "48,000", 25.0, 96.2, 0.007),
 ]
 
 TEMPLATE = """\
@@ -52,6 +65,9 @@ samples at once) recovers them (Lin et al. 2018, Table 1, under VEEGAN's protoco
   non-saturating cost, Adam lr $gan_lr, betas (0.5, 0.999)); $wgan_steps for the
   WGAN-GP rows, twice that for "WGAN-GP, 2x steps" (5 critic steps, lambda $gp_weight,
   Adam lr $wgan_lr, betas (0.5, 0.9)).
+  "GAN + R1, 2x steps": the GAN's settings and twice its steps, with R1 (Mescheder et al.
+  2018: weight x E ||grad D(x)||^2 at the real points, added to D's cost) of weight
+  $r1_weight (gamma / 2 in the paper's terms; the grid as the nets see it).
   Learning rates fall linearly to 0 over the run. Packing: `model.pack = 2`.
 - Device: $device; wall time per cell in the table, $cell_seconds s in all (a cell read
   back from `runs/` keeps the time of the run that trained it).
@@ -69,7 +85,10 @@ $probes
 
 Longer training, or a higher learning rate, concentrates the samples on the modes and
 drops modes as it does; packing concentrates them more slowly and keeps more modes;
-WGAN-GP keeps all 25 at every length probed, with fewer high-quality samples.
+WGAN-GP keeps all 25 at every length probed, with fewer high-quality samples. R1 (the
+number after it is its weight) keeps all 25 modes as well at the GAN's learning rate and
+sharpens them as the run grows, the larger weights less; a moving average of G's
+parameters changes nothing here, as the learning rate already falls to 0.
 
 ## Results
 $table
@@ -112,6 +131,7 @@ def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
   cells = results["cells"]
   gan = next(c for (_, label), c in cells.items() if label == "GAN")
   wgan = next((c for (_, label), c in cells.items() if label.startswith("WGAN-GP")), None)
+  r1 = next((c for (_, label), c in cells.items() if "R1" in label), None)
   text = common.render(
       TEMPLATE, pool=f"{POOL:,}", batch=BATCH, grid_scale=SCALE["2D-grid"], n_eval=N_EVAL,
       seeds=results["settings"]["seeds"], width=results["settings"]["width"],
@@ -119,6 +139,7 @@ def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
       wgan_steps=wgan["steps"] if wgan else "(not run)",
       wgan_lr=wgan["setting"]["overrides"]["g_optimizer.learning_rate"] if wgan else "-",
       gp_weight=wgan["setting"]["overrides"]["penalty.weight"] if wgan else "-",
+      r1_weight=r1["setting"]["overrides"]["penalty.weight"] if r1 else "(not run)",
       device=gan.get("device", common.device_description()), figure=figures[0],
       cell_seconds=f"{sum(c['seconds'] for c in cells.values()):,.0f}",
       probes=common.md_table(["method", "lr", "steps", "modes", "high quality (%)",
