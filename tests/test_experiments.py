@@ -158,7 +158,8 @@ def test_stacked_mnist_quick(tmp_path):
   r = stacked_mnist.run(tmp_path, quick=True)
   _check_files(tmp_path, r)
   assert r["classifier"]["accuracy"] >= 0.99
-  assert set(r["cells"]) == {"DCGAN", "PacDCGAN2", "WGAN-GP", "SN + hinge"}
+  assert set(r["cells"]) == {"DCGAN", "PacDCGAN2", "WGAN-GP", "SN + hinge",
+                            "DCGAN + R1, 2x steps"}
   for cell in r["cells"].values():
     assert len(cell["runs"]) == cell["setting"]["seeds"] == 2
     modes = np.array([run["modes"] for run in cell["runs"]], float)

@@ -53,8 +53,8 @@ def score(params, images: np.ndarray) -> dict:
 class Method:
   label: str
   overrides: dict
-  # Generator steps as a fraction of the others' (WGAN-GP's 5 critic steps cost 5x), so
-  # every method gets a like CPU budget.
+  # Generator steps as a multiple of the DCGAN's (WGAN-GP's 5 critic steps cost 5x: a
+  # third, a like CPU budget; the 2x row: twice).
   step_share: float = 1.0
 
 
@@ -64,7 +64,8 @@ def _adam(lr: float, b1: float, b2: float) -> dict:
 
 
 def methods() -> dict[str, Method]:
-  """DCGAN and PacDCGAN2 (PacGAN table 2's rows), WGAN-GP, spectral norm + hinge."""
+  """DCGAN and PacDCGAN2 (PacGAN table 2's rows), WGAN-GP, spectral norm + hinge, and the
+  DCGAN with R1 (the best of the remedies on the 2-D grid) given twice the steps."""
   dcgan = {"loss.game": "non_saturating", "penalty.name": "none", "train.n_critic": 1,
            "model.g_norm": "batch", "model.d_norm": "batch", **_adam(2e-4, 0.5, 0.999)}
   rows = [
@@ -76,6 +77,10 @@ def methods() -> dict[str, Method]:
       Method("SN + hinge", {"loss.game": "hinge", "penalty.name": "none", "train.n_critic": 1,
                             "model.d_norm": "none", "model.spectral_norm": True,
                             **_adam(2e-4, 0.5, 0.999)}),
+      # R1 weight 1 (gamma 2): a 2-seed probe at 1,500 steps gave KL 0.59 and 0.73 on
+      # 10,000 samples where the DCGAN gave 0.76 and 0.95 (the same seeds).
+      Method("DCGAN + R1, 2x steps", {**dcgan, "penalty.name": "r1", "penalty.weight": 1.0},
+             step_share=2.0),
   ]
   return {m.label: m for m in rows}
 

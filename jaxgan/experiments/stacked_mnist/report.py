@@ -29,8 +29,11 @@ of them (Lin et al. 2018, Table 2, VEEGAN's setting).
   step per G step; PacDCGAN2: the same with `model.pack = 2`; WGAN-GP: layer norm in the
   critic, lambda 10, 5 critic steps, Adam 1e-4 (0.5, 0.9), a third of the others'
   generator steps (a like CPU budget); SN + hinge: spectral norm in
-  every D layer, hinge loss, no D norm, Adam 2e-4 (0.5, 0.999), one D step per G step.
-- Device: $device.
+  every D layer, hinge loss, no D norm, Adam 2e-4 (0.5, 0.999), one D step per G step;
+  DCGAN + R1, 2x steps: the DCGAN with R1 (Mescheder et al. 2018: weight 1 x
+  E ||grad D(x)||^2 at the real images, added to D's cost) and twice its generator steps.
+- Device: $device; train time per method in the table, $train_seconds s in all (a method
+  read back from `runs/` keeps the time of the run that trained it).
 
 ## Results
 $table
@@ -66,6 +69,7 @@ def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
       TEMPLATE, source=results["data_source"], accuracy=f"{c['accuracy']:.4f}",
       epochs=f"{c['epochs']:.1f}", classifier_seconds=f"{c['seconds']:.0f}",
       accuracy_note=note, n_eval=f"{results['n_eval']:,}", device=device,
+      train_seconds=f"{sum(c['seconds'] for c in results['cells'].values()):,.0f}",
       features=", ".join(sorted({str(x["setting"]["features"])
                                  for x in results["cells"].values()})),
       table=common.md_table(["method", "seeds", "steps", "features", "train time",
