@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import string
 import time
 from typing import Any, Callable, Sequence
@@ -28,6 +29,12 @@ from jaxgan.train_state import GANState
 
 Array = jax.Array
 DrawReal = Callable[[Array, int], Array]
+
+
+def slug(text: str) -> str:
+  """A file-name stem for a label: lower case, each run of other characters one '_'
+  ('GAN + R1, 2x steps' -> 'gan_r1_2x_steps')."""
+  return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
 
 
 def out_path(out_dir: str | os.PathLike) -> pathlib.Path:

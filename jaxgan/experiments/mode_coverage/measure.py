@@ -143,16 +143,12 @@ def summarize(runs: list[dict]) -> dict:
   return out
 
 
-def _slug(text: str) -> str:
-  return "".join(ch if ch.isalnum() else "_" for ch in text.lower()).strip("_")
-
-
 def _cell(out, dataset: str, method: Method, seeds: int, steps: int, width: int) -> dict:
   """One (data set, method) cell: trained, or read back from ``out/runs`` when a run of
   the same settings is there (so that a long measurement can be resumed)."""
   setting = {"dataset": dataset, "method": method.label, "overrides": method.overrides,
              "seeds": seeds, "steps": steps, "width": width}
-  stem = None if out is None else out / "runs" / _slug(f"{dataset} {method.label}")
+  stem = None if out is None else out / "runs" / common.slug(f"{dataset} {method.label}")
   if stem is not None and stem.with_suffix(".json").exists():
     saved = json.loads(stem.with_suffix(".json").read_text())
     if saved["setting"] == json.loads(json.dumps(setting)):

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pathlib
-import re
 
 from jaxgan import plotting
+from jaxgan.experiments import common
 
 
 def draw(results: dict, out: pathlib.Path) -> list[str]:
@@ -13,7 +13,7 @@ def draw(results: dict, out: pathlib.Path) -> list[str]:
   plotting.save_image_grid(out / names[0], results["real_grid"], 8,
                            f"stacked digits (data): {results['real']['modes']} modes")
   for label, cell in results["cells"].items():
-    name = f"samples_{re.sub(r'[^a-z0-9]+', '_', label.lower()).strip('_')}.png"
+    name = f"samples_{common.slug(label)}.png"
     r = cell["runs"][0]
     plotting.save_image_grid(out / name, cell["grid"], 8,
                              f"{label} (seed 0): {r['modes']} modes, KL {r['kl']:.2f}")

@@ -136,7 +136,7 @@ def _cell(out, method: Method, digits, params, seeds, steps, features, n_eval) -
   """One method: trained and scored, or read back from ``out/runs`` (same settings)."""
   setting = {"method": method.label, "overrides": method.overrides, "seeds": seeds,
              "steps": steps, "features": features, "n_eval": n_eval}
-  path = None if out is None else out / "runs" / f"{method.label.replace(' ', '_')}"
+  path = None if out is None else out / "runs" / common.slug(method.label)
   if path is not None and path.with_suffix(".json").exists():
     saved = json.loads(path.with_suffix(".json").read_text())
     if saved["setting"] == json.loads(json.dumps(setting)):
