@@ -17,6 +17,11 @@
 #                      vs scipy sqrtm
 #   sweep              bench/sweep.py --json PATH [--small], when that file exists
 #   parity_tests       python -m pytest -q tests/test_inception.py tests/test_frechet.py
+#   stacked_mnist      only when STEPS names it: python -m jaxgan.experiments stacked_mnist
+#                      at full size (base features 64, 3 seeds, SM_STEPS=5000 generator
+#                      steps, methods SM_ONLY=dcgan,dcgan_r1_2x_steps) on MNIST=.data/
+#                      mnist.npz, into OUTDIR/stacked_mnist (report.md, figures, runs/);
+#                      BUDGET_STACKED=420 s, apart from the 470 s below
 # and writes OUTDIR/device_check.json (everything), OUTDIR/device_check.md (one table:
 # figures, ratios, the goals of issue 16) and OUTDIR/device_check.log (all output); the
 # table is printed last. The budgets below add up to 470 s and BUDGET_TOTAL caps what is
@@ -47,6 +52,12 @@
 #      cp <files_at>/device_check.md   bench/results/$d.md
 #      .venv/bin/python bench/update_readme.py      # README's performance section
 #    and commit bench/results/$d.* with README.md.
+# 4. With the device time left (issue 14's Stacked MNIST at full size; about 7 minutes):
+#      here:      mkdir -p .data && cp ../shared/data/mnist.npz .data/
+#      command:   STEPS=stacked_mnist bash bench/device_check.sh "$OUT"
+#      carry:     [".whl", ".data"]
+#    then copy <files_at>/stacked_mnist/ (report.md, PNGs; runs/ for a later rerun's cache)
+#    beside experiments/stacked_mnist/ and update experiments/README.md's row.
 # ------------------------------------------------------------------------------------------
 
 set -uo pipefail
@@ -64,7 +75,8 @@ for arg in "$@"; do
     *) echo "unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
-ALL_STEPS=" env train_step_dcgan train_step_wgan_gp fid_throughput sweep parity_tests "
+ALL_STEPS=" env train_step_dcgan train_step_wgan_gp fid_throughput sweep parity_tests stacked_mnist "
+OPT_IN=" stacked_mnist "  # Run only when STEPS names them.
 STEPS=${STEPS:-}
 for name in ${STEPS//,/ }; do
   case $ALL_STEPS in
@@ -73,7 +85,13 @@ for name in ${STEPS//,/ }; do
   esac
 done
 # wanted NAME: whether STEPS (default: all) names it.
-wanted() { [ -z "${STEPS:-}" ] || case ",$STEPS," in *",$1,"*) true ;; *) false ;; esac; }
+wanted() {
+  if [ -z "${STEPS:-}" ]; then
+    case $OPT_IN in *" $1 "*) false ;; *) true ;; esac
+  else
+    case ",$STEPS," in *",$1,"*) true ;; *) false ;; esac
+  fi
+}
 
 mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd) || exit 2  # Relative to the caller.
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -98,6 +116,7 @@ export PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 export JAX_COMPILATION_CACHE_DIR="${JAX_COMPILATION_CACHE_DIR:-$WORK/jax_cache}"
 export JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0 JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES=-1
 
+MNIST=${MNIST:-.data/mnist.npz}  # For stacked_mnist (not needed with --small).
 if [ "$SMALL" = 1 ]; then
   SMALL_FLAG=(--small)
   # SMALL_STEPS / SMALL_WARMUP: more steps for CPU figures worth keeping (3 / 1: a dry run).
@@ -108,7 +127,8 @@ if [ "$SMALL" = 1 ]; then
   TEST_FILES=(tests/test_frechet.py)
   : "${BUDGET_INSTALL:=30}" "${BUDGET_ENV:=30}" "${BUDGET_DCGAN:=60}" "${BUDGET_WGAN:=75}"
   : "${BUDGET_FID:=45}" "${BUDGET_SWEEP:=30}" "${BUDGET_TESTS:=45}" "${BUDGET_REPORT:=30}"
-  : "${BUDGET_TOTAL:=330}"
+  : "${BUDGET_TOTAL:=330}" "${BUDGET_STACKED:=120}"
+  SM_ARGS=(--quick --only dcgan --steps 4)
 else
   SMALL_FLAG=()
   TS_ARGS=(--steps 60 --warmup 10 --budget-s 45)
@@ -119,6 +139,10 @@ else
   : "${BUDGET_INSTALL:=20}" "${BUDGET_ENV:=30}" "${BUDGET_DCGAN:=95}" "${BUDGET_WGAN:=110}"
   : "${BUDGET_FID:=85}" "${BUDGET_SWEEP:=55}" "${BUDGET_TESTS:=60}" "${BUDGET_REPORT:=15}"
   : "${BUDGET_TOTAL:=470}"
+  # stacked_mnist (opt-in, alone: STEPS=stacked_mnist): not in the 470 s above.
+  : "${BUDGET_STACKED:=420}"
+  SM_ARGS=(--mnist "$MNIST" --features "${SM_FEATURES:-64}" --steps "${SM_STEPS:-5000}"
+           --seeds "${SM_SEEDS:-3}" --only "${SM_ONLY:-dcgan,dcgan_r1_2x_steps}")
 fi
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
@@ -267,6 +291,13 @@ print(' '.join(m for m in ('ml_collections', 'tensorboardX', 'pytorch_fid')
     step parity_tests "$BUDGET_TESTS" "$PY" -m pytest -q -p no:cacheprovider "${present[@]}"
   else
     record parity_tests absent "" "" "$BUDGET_TESTS" "none of ${TEST_FILES[*]}"
+  fi
+  if wanted stacked_mnist && [ "$SMALL" = 0 ] && [ ! -f "$MNIST" ]; then
+    echo "=== stacked_mnist: absent (no $MNIST; copy MNIST's .npz there and carry .data)"
+    record stacked_mnist absent "" "" "$BUDGET_STACKED" "no $MNIST"
+  else
+    step stacked_mnist "$BUDGET_STACKED" "$PY" -m jaxgan.experiments stacked_mnist \
+      --out "$OUTDIR/stacked_mnist" "${SM_ARGS[@]}"
   fi
   echo
   echo "=== steps done after $(( ($(now_ms) - T0) / 1000 )) s"

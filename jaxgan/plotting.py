@@ -127,6 +127,27 @@ def save_image_grid(path: str | os.PathLike, images, rows: int, title: str = "",
   plt.close(fig)
 
 
+def save_bars(path: str | os.PathLike, categories, series: dict, title: str = "",
+              ylabel: str = "", reference: float | None = None) -> None:
+  """Writes a PNG of grouped bars: one group per category, one bar per series (label ->
+  values, one per category); ``reference`` draws a dashed horizontal line."""
+  fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * len(categories) * max(1, len(series)) / 2
+                                      + 2), 3.2))
+  width = 0.8 / max(1, len(series))
+  x = np.arange(len(categories))
+  for i, (label, values) in enumerate(series.items()):
+    ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=label)
+  if reference is not None:
+    ax.axhline(reference, color="k", linestyle="--", linewidth=0.8)
+  ax.set_xticks(x, [str(c) for c in categories])
+  ax.set_ylabel(ylabel)
+  ax.set_title(title, fontsize=9)
+  ax.legend(fontsize=7, ncol=min(3, len(series)))
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def plot_curves(metrics_path: str | os.PathLike, png: str | os.PathLike) -> None:
   """Writes a PNG with one panel per pair of CURVES found in a run's metrics.jsonl."""
   rows = read_metrics(metrics_path)  # Skips (and warns about) unreadable lines.

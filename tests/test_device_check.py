@@ -54,11 +54,31 @@ def test_device_check_runs_only_the_named_steps(tmp_path):
   assert doc["small"] is True and doc["device"]["platform"] == "cpu"
   for name in ("install", "env", "fid_throughput"):
     assert doc["steps"][name]["status"] == "ok", (name, doc["steps"][name])
-  for name in ("train_step_dcgan", "train_step_wgan_gp", "sweep", "parity_tests"):
+  for name in ("train_step_dcgan", "train_step_wgan_gp", "sweep", "parity_tests",
+               "stacked_mnist"):
     assert doc["steps"][name]["status"] == "not run", (name, doc["steps"][name])
     assert f"=== {name}: not run (STEPS=env,fid_throughput)" in run.stdout
   assert doc["steps"]["fid_throughput"]["figures"]["frechet"]["rel_diff"] < 1e-6
-  _assert_report_closes_the_run(run, out, tmp_path)
+  md = _assert_report_closes_the_run(run, out, tmp_path)
+  assert "Stacked MNIST" not in md  # Its row only when it was asked for.
+
+
+def test_device_check_stacked_mnist_without_the_digits_is_reported_absent(tmp_path):
+  """The opt-in full-size Stacked MNIST step needs MNIST carried in: without it the step
+  is 'absent' with the path it looked for, and the run still closes with a report."""
+  missing = tmp_path / "no_such" / "mnist.npz"
+  out = tmp_path / "out"
+  env = {**os.environ, "PYTHON": sys.executable, "JAX_PLATFORMS": "cpu",
+         "TMPDIR": str(tmp_path), "STEPS": "stacked_mnist", "MNIST": str(missing)}
+  run = subprocess.run(["bash", str(REPO / "bench" / "device_check.sh"), str(out)],
+                       cwd=tmp_path, env=env, capture_output=True, text=True, timeout=200)
+  assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+  doc = json.loads((out / "device_check.json").read_text())
+  assert doc["steps"]["stacked_mnist"]["status"] == "absent"
+  assert str(missing) in doc["steps"]["stacked_mnist"]["note"]
+  assert doc["steps"]["env"]["status"] == "not run"
+  assert "| Stacked MNIST, full size" in (out / "device_check.md").read_text()
+  assert not (out / "stacked_mnist").exists()
 
 
 @pytest.mark.slow
@@ -78,8 +98,21 @@ def test_device_check_small_on_cpu(tmp_path):
   assert mine["float32", "torch_compile"]["status"] in ("skipped", "not installed")
   assert doc["steps"]["fid_throughput"]["figures"]["frechet"]["rel_diff"] < 1e-6
   assert doc["steps"]["parity_tests"]["counts"]["passed"] > 0
+  assert doc["steps"]["stacked_mnist"]["status"] == "not run"  # Opt-in.
   md = _assert_report_closes_the_run(run, out, tmp_path)
   assert "DCGAN-64 step, float32" in md and ">= 1.15x PyTorch eager float32" in md
+
+
+@pytest.mark.slow
+def test_device_check_small_runs_the_stacked_mnist_step_when_named(tmp_path):
+  """The dry run of the full-size Stacked MNIST step (--small: the quick experiment,
+  generated digits, 4 DCGAN steps): its report and figures land in OUT/stacked_mnist."""
+  run, out, doc = _small_check(tmp_path, STEPS="stacked_mnist")
+  assert doc["steps"]["stacked_mnist"]["status"] == "ok", doc["steps"]["stacked_mnist"]
+  report = (out / "stacked_mnist" / "report.md").read_text()
+  assert "DCGAN" in report and (out / "stacked_mnist" / "runs" / "dcgan.json").is_file()
+  assert "| Stacked MNIST, full size (stacked_mnist/report.md) | ok |" in (
+      out / "device_check.md").read_text()
 
 
 def test_device_check_refuses_bad_arguments(tmp_path):

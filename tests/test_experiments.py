@@ -142,10 +142,33 @@ def test_mode_coverage(tmp_path):
 
 
 def test_stacked_mnist_statistics():
+  stats = stacked_mnist.mode_statistics
   every = np.stack(np.unravel_index(np.arange(1000), (10, 10, 10)), -1)
-  assert stacked_mnist.mode_statistics(every) == {"modes": 1000, "kl": pytest.approx(0.0)}
+  assert stats(every) == {"modes": 1000, "kl": pytest.approx(0.0),
+                          "channel_kl": pytest.approx(0.0), "digit_freq": [0.1] * 10}
   one = np.zeros((50, 3), int)
-  assert stacked_mnist.mode_statistics(one) == {"modes": 1, "kl": pytest.approx(math.log(1000))}
+  assert stats(one) == {"modes": 1, "kl": pytest.approx(math.log(1000)),
+                        "channel_kl": pytest.approx(3 * math.log(10)),
+                        "digit_freq": [1.0] + [0.0] * 9}
+
+
+def test_stacked_mnist_kl_splits_into_digit_frequencies_and_dependence():
+  # Independent channels, digit d with weight d + 1 in each: the joint is the product of
+  # the marginals, so the whole KL is the channels' (3 x KL(q || uniform over 10)).
+  w = np.arange(1, 11)
+  q = w / w.sum()
+  every = np.stack(np.unravel_index(np.arange(1000), (10, 10, 10)), -1)
+  product = np.repeat(every, w[every].prod(axis=1), axis=0)
+  expected = 3 * float(np.sum(q * np.log(10 * q)))
+  r = stacked_mnist.mode_statistics(product)
+  assert r["modes"] == 1000 and r["kl"] == pytest.approx(expected, rel=1e-12)
+  assert r["channel_kl"] == pytest.approx(expected, rel=1e-12)
+  assert r["digit_freq"] == pytest.approx(q.tolist(), rel=1e-12)
+  # Three equal digits: uniform marginals, all of the KL (log 100) is dependence.
+  same = np.repeat(np.arange(10), 7)[:, None].repeat(3, axis=1)
+  r = stacked_mnist.mode_statistics(same)
+  assert r["modes"] == 10 and r["kl"] == pytest.approx(math.log(100))
+  assert r["channel_kl"] == pytest.approx(0.0, abs=1e-12)
 
 
 def test_stacked_mnist_needs_data(tmp_path):
@@ -189,6 +212,14 @@ def test_stacked_mnist_training_spreads_the_samples_over_the_modes(tmp_path):
     assert first["modes"] <= 2 and trained["modes"] >= 5 * first["modes"] + 5
     assert trained["kl"] < first["kl"] - 0.5
     assert r["real"]["modes"] > 5 * trained["modes"] and r["real"]["kl"] < trained["kl"] - 2
+
+
+def test_stacked_mnist_methods_are_chosen_by_slug_even_when_labels_hold_commas():
+  select = stacked_mnist.measure.select
+  assert list(select("dcgan_r1_2x_steps, DCGAN")) == ["DCGAN + R1, 2x steps", "DCGAN"]
+  assert list(select("sn_hinge")) == ["SN + hinge"]
+  with pytest.raises(ValueError, match="dcgan_r1_2x_steps"):  # The slugs are listed.
+    select("DCGAN + R1")
 
 
 def test_cli(tmp_path, capsys):

@@ -20,7 +20,8 @@ OPTIONS = {
     "mnist": (str, ".npz with x_train, y_train, x_test, y_test (uint8 MNIST)", ("stacked_mnist",)),
     "features": (int, "DCGAN base feature count (64: full size)", ("stacked_mnist",)),
     "n_eval": (int, "generated samples scored per run (PacGAN: 26,000)", ("stacked_mnist",)),
-    "only": (str, "comma-separated methods to run (default: all)", ("stacked_mnist",)),
+    "only": (str, "comma-separated methods to run, by slug (e.g. dcgan,dcgan_r1_2x_steps; "
+             "default: all)", ("stacked_mnist",)),
 }
 
 

@@ -78,11 +78,13 @@ def make_chunk_runner(step: Callable, n_critic: int, batch_size: int, chunk: int
 
 
 def train_chunks(run, state: GANState, pool: Array, data_key: Array, steps: int,
-                 chunk: int, desc: str = "training") -> tuple[GANState, dict[str, np.ndarray]]:
+                 chunk: int, desc: str = "training",
+                 keep_metrics: bool = True) -> tuple[GANState, dict[str, np.ndarray]]:
   """Calls ``run`` (from ``make_chunk_runner``) until ``steps`` steps are done.
 
-  Returns the state and the per-step metrics concatenated (numpy). ``steps`` must be
-  a multiple of ``chunk`` so that only one shape is ever compiled. A progress bar named
+  Returns the state and the per-step metrics concatenated (numpy; empty when not
+  ``keep_metrics``, which also leaves the calls asynchronous). ``steps`` must be a
+  multiple of ``chunk`` so that only one shape is ever compiled. A progress bar named
   ``desc`` goes to stderr.
   """
   if steps % chunk:
@@ -91,7 +93,8 @@ def train_chunks(run, state: GANState, pool: Array, data_key: Array, steps: int,
   with tqdm(total=steps, desc=desc, unit="step", leave=False, mininterval=2.0) as bar:
     for _ in range(steps // chunk):
       state, metrics = run(state, pool, data_key)
-      history.append(jax.device_get(metrics))
+      if keep_metrics:
+        history.append(jax.device_get(metrics))
       bar.update(chunk)
   merged = {k: np.concatenate([h[k] for h in history]) for k in history[0]} if history else {}
   return state, merged
@@ -109,9 +112,6 @@ def train_seeds(config, seeds: int, shape: tuple[int, ...], draw: Callable, data
   from jaxgan import xla_cpu
   from jaxgan.sweep import program
   from jaxgan.sweep.grid import make_grid
-  steps = config.train.steps
-  if steps % chunk:
-    raise ValueError(f"steps={steps} must be a multiple of chunk={chunk}")
   group = make_grid(config, [f"seed=0:{seeds}"]).groups[0]
   init, args = program.initializer(group, shape, 0)
   sweep_step = program.make_sweep_step(config)
@@ -131,11 +131,8 @@ def train_seeds(config, seeds: int, shape: tuple[int, ...], draw: Callable, data
     return jax.lax.scan(lambda s, _: body(s, data, keys), sweep, None, length=chunk)
 
   run = jax.jit(run_chunk, donate_argnums=0, compiler_options=xla_cpu.options())
-  sweep = jax.jit(init)(*args)
-  with tqdm(total=steps, desc=desc, unit="step", leave=False, mininterval=2.0) as bar:
-    for _ in range(steps // chunk):
-      sweep, _ = run(sweep, data, data_keys)
-      bar.update(chunk)
+  sweep, _ = train_chunks(run, jax.jit(init)(*args), data, data_keys, config.train.steps,
+                          chunk, desc, keep_metrics=False)
   return sweep
 
 

@@ -27,7 +27,6 @@ from tensorboardX import SummaryWriter
 from tqdm.auto import tqdm
 
 from jaxgan import checkpoint, resume, xla_cpu
-from jaxgan import config as config_lib
 from jaxgan import plotting
 from jaxgan.data import images as image_data
 from jaxgan.data import toy

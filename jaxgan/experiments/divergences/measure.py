@@ -11,7 +11,6 @@ import numpy as np
 import optax
 
 from jaxgan.data import toy
-from jaxgan.experiments import common
 
 INITS = ((-3.0, 0.0), (-0.5, 0.0), (0.5, 0.0), (3.0, 0.0))  # (m, log_s) starting points.
 MOMENT_MEAN = 0.0

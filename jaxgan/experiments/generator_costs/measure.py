@@ -10,7 +10,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import losses
-from jaxgan.experiments import common
 
 COSTS = {
     "minimax": losses.generator_minimax,

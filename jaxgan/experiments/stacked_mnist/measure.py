@@ -25,12 +25,22 @@ from jaxgan.sweep.grid import set_field
 N_MODES, LATENT, SHAPE = 1000, 100, (28, 28, 3)
 
 
+def _kl_to_uniform(counts: np.ndarray) -> float:
+  p = counts[counts > 0] / counts.sum()
+  return float(np.sum(p * np.log(p * len(counts))))
+
+
 def mode_statistics(triples: np.ndarray) -> dict:
-  """Modes (distinct digit triples) and KL(p_gen || uniform over 1000) of (N, 3) labels."""
+  """Of (N, 3) digit labels: modes (distinct triples), KL(p_gen || uniform over 1000),
+  its part due to the channels' digit frequencies alone ``channel_kl`` (the sum over R,
+  G, B of KL(p_c || uniform over 10); the rest, KL - channel_kl >= 0, is the channels'
+  dependence), and the digits' frequencies over all channels ``digit_freq`` (10,)."""
   ids = triples[:, 0] * 100 + triples[:, 1] * 10 + triples[:, 2]
   counts = np.bincount(ids, minlength=N_MODES)
-  p = counts[counts > 0] / len(ids)
-  return {"modes": int((counts > 0).sum()), "kl": float(np.sum(p * np.log(p * N_MODES)))}
+  per_channel = [np.bincount(triples[:, c], minlength=10) for c in range(3)]
+  return {"modes": int((counts > 0).sum()), "kl": _kl_to_uniform(counts),
+          "channel_kl": sum(_kl_to_uniform(c) for c in per_channel),
+          "digit_freq": (np.sum(per_channel, 0) / triples.size).tolist()}
 
 
 def draw_stacked(digits: jax.Array, key: jax.Array, n: int) -> jax.Array:
@@ -85,6 +95,20 @@ def methods() -> dict[str, Method]:
   return {m.label: m for m in rows}
 
 
+def select(only: str) -> dict[str, Method]:
+  """The methods named in ``only``: comma-separated slugs of their labels ('dcgan',
+  'dcgan_r1_2x_steps'; labels may contain commas) or labels without a comma."""
+  by_slug = {common.slug(label): m for label, m in methods().items()}
+  chosen = {}
+  for name in filter(None, (part.strip() for part in only.split(","))):
+    if common.slug(name) not in by_slug:
+      raise ValueError(f"unknown method {name!r} in only={only!r}; the methods' slugs: "
+                       f"{', '.join(by_slug)}")
+    method = by_slug[common.slug(name)]
+    chosen[method.label] = method
+  return chosen
+
+
 def method_config(method: Method, features: int, batch: int, steps: int):
   c = get_config()
   base = {"model.name": "dcgan", "model.features": features, "model.latent_dim": LATENT,
@@ -95,9 +119,12 @@ def method_config(method: Method, features: int, batch: int, steps: int):
 
 
 def train_sweep(method: Method, digits: jax.Array, seeds: int, steps: int, features: int,
-                batch: int = 64, chunk: int = 1) -> dict[str, Any]:
+                batch: int = 64, chunk: int | None = None) -> dict[str, Any]:
   """Trains ``seeds`` variants of ``method`` in one program; returns their final sweep state."""
   timer = common.Timer()
+  # XLA:CPU runs these convolutions far slower inside a loop (common.train_seeds); on an
+  # accelerator a scan of 50 steps per call saves the dispatches.
+  chunk = chunk or (1 if jax.default_backend() == "cpu" else 50)
   steps = max(1, round(steps * method.step_share))
   chunk = min(chunk, steps)
   steps = chunk * max(1, steps // chunk)
@@ -157,9 +184,10 @@ def _cell(out, method: Method, digits, params, seeds, steps, features, n_eval) -
 
 
 def summarize(runs: list[dict]) -> dict:
-  """Mean and standard error (ddof 1) of modes and KL over the seeds."""
+  """Mean and standard error (ddof 1) over the seeds of modes, KL and (when the runs
+  recorded it: not in caches older than it) channel_kl."""
   out = {}
-  for k in ("modes", "kl"):
+  for k in ("modes", "kl") + (("channel_kl",) if all("channel_kl" in r for r in runs) else ()):
     v = np.array([r[k] for r in runs], float)
     out[k] = (float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
   return out
@@ -190,7 +218,7 @@ def _trained_classifier(out, source: str, x_train, y_train, x_test, y_test, quic
 def measure(quick: bool = False, out=None, mnist: str | None = None, steps: int | None = None,
             seeds: int | None = None, features: int | None = None,
             n_eval: int | None = None, only: str | None = None) -> dict:
-  """The classifier, then every method (``only``: comma-separated labels) for ``seeds``
+  """The classifier, then every method (``only``: see ``select``) for ``seeds``
   seeds of ``steps`` generator steps, scored on ``n_eval`` samples each."""
   x_train, y_train, x_test, y_test, source = load_digits(mnist, quick)
   if quick and mnist is not None:
@@ -201,7 +229,7 @@ def measure(quick: bool = False, out=None, mnist: str | None = None, steps: int 
   features, n_eval = features or (8 if quick else 64), n_eval or (500 if quick else 26_000)
   digits = jnp.asarray(x_train)
   real = np.asarray(draw_stacked(digits, jax.random.key(3), n_eval))
-  chosen = methods() if only is None else {k: methods()[k.strip()] for k in only.split(",")}
+  chosen = methods() if only is None else select(only)
   cells = {label: _cell(out, m, digits, params, seeds, steps, features, n_eval)
            for label, m in chosen.items()}
   for cell in cells.values():
