@@ -182,7 +182,7 @@ def test_stacked_mnist_quick(tmp_path):
   _check_files(tmp_path, r)
   assert r["classifier"]["accuracy"] >= 0.99
   assert set(r["cells"]) == {"DCGAN", "PacDCGAN2", "WGAN-GP", "SN + hinge",
-                            "DCGAN + R1, 2x steps"}
+                            "DCGAN + R1, 2x steps", "DCGAN + R1, 6x steps"}
   for cell in r["cells"].values():
     assert len(cell["runs"]) == cell["setting"]["seeds"] == 2
     modes = np.array([run["modes"] for run in cell["runs"]], float)
