@@ -30,8 +30,9 @@ of them (Lin et al. 2018, Table 2, VEEGAN's setting).
   critic, lambda 10, 5 critic steps, Adam 1e-4 (0.5, 0.9), a third of the others'
   generator steps (a like CPU budget); SN + hinge: spectral norm in
   every D layer, hinge loss, no D norm, Adam 2e-4 (0.5, 0.999), one D step per G step;
-  DCGAN + R1, 2x steps: the DCGAN with R1 (Mescheder et al. 2018: weight 1 x
-  E ||grad D(x)||^2 at the real images, added to D's cost) and twice its generator steps.
+  DCGAN + R1, 2x (6x) steps: the DCGAN with R1 (Mescheder et al. 2018: weight 1 x
+  E ||grad D(x)||^2 at the real images, added to D's cost) and twice (six times) its
+  generator steps.
 - Device: $device; train time per method in the table, $train_seconds s in all (a method
   read back from `runs/` keeps the time of the run that trained it).
 
