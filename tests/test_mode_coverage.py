@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.metrics.mode_coverage import kl_to_uniform, mode_coverage
 
 # The 25-Gaussian grid of gan_toy.py, written out independently.
 CENTRES = np.array([(2.0 * i, 2.0 * j) for i in range(-2, 3) for j in range(-2, 3)]) / 2.828
@@ -113,3 +115,11 @@ def test_accepts_jax_arrays_and_1d_data():
 def test_empty_samples():
   out = mode_coverage(np.zeros((0, 2)), CENTRES, STD)
   assert out == {"modes": 0, "high_quality": 0.0, "counts": [0] * 25}
+
+
+def test_kl_to_uniform_of_counts():
+  assert kl_to_uniform([5, 5, 5, 5]) == pytest.approx(0.0, abs=1e-15)
+  assert kl_to_uniform([3, 3, 0, 0]) == pytest.approx(math.log(2))  # Half the modes.
+  q = np.array([1.0, 2.0, 3.0]) / 6
+  assert kl_to_uniform([1, 2, 3]) == pytest.approx(float(np.sum(q * np.log(3 * q))), rel=1e-12)
+  assert kl_to_uniform([0, 0, 0]) == math.inf

@@ -13,6 +13,7 @@ on the device from ``fold_in(data_key, step)``) and the writing of ``report.md``
 
 from __future__ import annotations
 
+import math
 import os
 import pathlib
 import re
@@ -35,6 +36,13 @@ def slug(text: str) -> str:
   """A file-name stem for a label: lower case, each run of other characters one '_'
   ('GAN + R1, 2x steps' -> 'gan_r1_2x_steps')."""
   return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+
+
+def mean_se(values: np.ndarray) -> tuple[float, float]:
+  """(mean, standard error std / sqrt(n) with ddof 1) of the seeds' values; the error is
+  0 for one value, the mean nan for none."""
+  se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else 0.0
+  return (float(values.mean()) if len(values) else math.nan, se)
 
 
 def out_path(out_dir: str | os.PathLike) -> pathlib.Path:

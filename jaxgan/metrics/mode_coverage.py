@@ -8,6 +8,8 @@ high-quality samples are assigned to it.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -25,3 +27,13 @@ def mode_coverage(samples, centers, std: float, n_std: float = 3.0,
       "high_quality": float(good.mean()) if len(samples) else 0.0,
       "counts": counts.tolist(),
   }
+
+
+def kl_to_uniform(counts) -> float:
+  """KL(p || uniform over the len(counts) modes), p the distribution the counts give
+  (PacGAN's "reverse KL"); inf when there are no counts at all."""
+  counts = np.asarray(counts, np.float64)
+  if counts.sum() == 0:
+    return math.inf
+  p = counts[counts > 0] / counts.sum()
+  return float(np.sum(p * np.log(p * len(counts))))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from typing import Any
 
 import jax
@@ -24,7 +23,7 @@ import numpy as np
 from jaxgan.config import get_config
 from jaxgan.data import toy
 from jaxgan.experiments import common
-from jaxgan.metrics.mode_coverage import mode_coverage
+from jaxgan.metrics.mode_coverage import kl_to_uniform, mode_coverage
 from jaxgan.sweep import program
 from jaxgan.sweep.grid import set_field
 
@@ -104,10 +103,8 @@ def pool(name: str) -> jax.Array:
 def scores(samples: np.ndarray, centers: np.ndarray, std: float) -> dict:
   """PacGAN's three numbers for one run's samples."""
   cov = mode_coverage(samples, centers, std, n_std=3.0, min_count=1)
-  counts = np.asarray(cov["counts"], float)
-  p = counts[counts > 0] / max(counts.sum(), 1)
-  kl = float(np.sum(p * np.log(p * len(centers)))) if counts.sum() else math.inf
-  return {"modes": cov["modes"], "high_quality": cov["high_quality"], "reverse_kl": kl}
+  return {"modes": cov["modes"], "high_quality": cov["high_quality"],
+          "reverse_kl": kl_to_uniform(cov["counts"])}
 
 
 def train_sweep(method: Method, dataset: str, seeds: int, steps: int, width: int,
@@ -137,9 +134,7 @@ def summarize(runs: list[dict]) -> dict:
   out = {}
   for k in ("modes", "high_quality", "reverse_kl"):
     v = np.array([r[k] for r in runs], float)
-    v = v[np.isfinite(v)]
-    se = float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0
-    out[k] = (float(v.mean()) if len(v) else math.nan, se)
+    out[k] = common.mean_se(v[np.isfinite(v)])
   return out
 
 

@@ -19,15 +19,11 @@ from jaxgan.config import get_config
 from jaxgan.data.images import load_npz, to_model_range, to_uint8
 from jaxgan.experiments import common
 from jaxgan.experiments.stacked_mnist import classifier
+from jaxgan.metrics.mode_coverage import kl_to_uniform
 from jaxgan.sweep import program
 from jaxgan.sweep.grid import set_field
 
 N_MODES, LATENT, SHAPE = 1000, 100, (28, 28, 3)
-
-
-def _kl_to_uniform(counts: np.ndarray) -> float:
-  p = counts[counts > 0] / counts.sum()
-  return float(np.sum(p * np.log(p * len(counts))))
 
 
 def mode_statistics(triples: np.ndarray) -> dict:
@@ -38,8 +34,8 @@ def mode_statistics(triples: np.ndarray) -> dict:
   ids = triples[:, 0] * 100 + triples[:, 1] * 10 + triples[:, 2]
   counts = np.bincount(ids, minlength=N_MODES)
   per_channel = [np.bincount(triples[:, c], minlength=10) for c in range(3)]
-  return {"modes": int((counts > 0).sum()), "kl": _kl_to_uniform(counts),
-          "channel_kl": sum(_kl_to_uniform(c) for c in per_channel),
+  return {"modes": int((counts > 0).sum()), "kl": kl_to_uniform(counts),
+          "channel_kl": sum(kl_to_uniform(c) for c in per_channel),
           "digit_freq": (np.sum(per_channel, 0) / triples.size).tolist()}
 
 
@@ -192,8 +188,7 @@ def summarize(runs: list[dict]) -> dict:
   recorded it: not in caches older than it) channel_kl."""
   out = {}
   for k in ("modes", "kl") + (("channel_kl",) if all("channel_kl" in r for r in runs) else ()):
-    v = np.array([r[k] for r in runs], float)
-    out[k] = (float(v.mean()), float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else 0.0)
+    out[k] = common.mean_se(np.array([r[k] for r in runs], float))
   return out
 
 
