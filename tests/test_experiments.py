@@ -123,8 +123,8 @@ def test_mode_coverage(tmp_path):
     assert v["high_quality"] == pytest.approx(1 - math.exp(-4.5), abs=0.01)
   cells = r["cells"]
   assert set(cells) == {("2D-grid", "GAN"), ("2D-grid", "PacGAN2")}
-  # PacGAN's claim at CI size (8 seeds, width 32, 8,000 steps, same seeds and data for
-  # both): packing covers more of the grid's modes and spreads its high-quality samples
+  # PacGAN's claim at CI size (8 seeds, width 32, 8,000 steps at the faster settings, lr
+  # 2e-3 and betas (0.5, 0.999), same seeds and data for both): packing covers more of the grid's modes and spreads its high-quality samples
   # more evenly over them (measured here: 14.6 vs 19.4 modes, reverse KL 0.96 vs 0.68).
   # A packing that did nothing would give the same runs and fail both.
   gan, pac = cells[("2D-grid", "GAN")], cells[("2D-grid", "PacGAN2")]
@@ -139,6 +139,24 @@ def test_mode_coverage(tmp_path):
     assert mean == pytest.approx(modes.mean()) and se == pytest.approx(
         modes.std(ddof=1) / np.sqrt(8))
   assert (tmp_path / "runs").is_dir()  # Each cell cached for a resumed measurement.
+
+
+def test_mode_coverage_rows_train_their_steps_and_scale_with_the_gans():
+  from jaxgan.experiments.mode_coverage import measure
+  rows = measure.methods()
+  # The full run trains each row's stated steps: WGAN-GP 6,000 (5 critic steps each), the
+  # GAN 100,000; a run with the GAN at 8,000 keeps the shares, rounded to chunks of 500.
+  assert {k: measure.method_steps(m, measure.GAN_STEPS) for k, m in rows.items()} == {
+      "GAN": 100_000, "PacGAN2": 100_000, "WGAN-GP": 6_000, "WGAN-GP + pack 2": 6_000,
+      "WGAN-GP, 2x steps": 12_000, "GAN + R1": 48_000}
+  assert [measure.method_steps(rows[k], 8_000) for k in ("GAN", "WGAN-GP", "GAN + R1")] == [
+      8_000, 500, 4_000]  # 480 -> 500, 3,840 -> 4,000.
+  assert measure.method_steps(rows["WGAN-GP"], 300) == 300  # Under a chunk: as asked.
+  # PacGAN2 differs from the GAN only by the packing, in the full run and the quick one.
+  for quick in (False, True):
+    rows = measure.methods(quick)
+    assert rows["PacGAN2"].overrides == {**rows["GAN"].overrides, "model.pack": 2}
+  assert measure.methods(True)["GAN"].overrides != measure.methods()["GAN"].overrides
 
 
 def test_stacked_mnist_statistics():

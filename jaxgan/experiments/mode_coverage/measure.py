@@ -46,12 +46,20 @@ DATASETS = {"2D-grid": (grid_centers(), 0.05), "2D-ring": (ring_centers(), 0.01)
 SCALE = {"2D-grid": 2.828, "2D-ring": 1.0}
 
 
+GAN_STEPS = 100_000  # The GAN's generator steps in the full run; other rows: Method.steps.
+
+
 @dataclasses.dataclass(frozen=True)
 class Method:
-  """A row of the table: config overrides over the shared base, and its steps' share."""
+  """A row of the table: config overrides over the shared base, and its generator steps
+  in the full run (a run with other ``steps`` for the GAN scales every row alike)."""
   label: str
   overrides: dict
-  step_share: float = 1.0  # Generator steps as a fraction of the GAN's (n_critic costs).
+  steps: int = GAN_STEPS
+
+  @property
+  def step_share(self) -> float:
+    return self.steps / GAN_STEPS
 
 
 def _game(game: str, lr: float, b1: float, b2: float, **extra) -> dict:
@@ -64,23 +72,27 @@ def _game(game: str, lr: float, b1: float, b2: float, **extra) -> dict:
   return out
 
 
-def methods() -> dict[str, Method]:
+def methods(quick: bool = False) -> dict[str, Method]:
   """The compared methods: PacGAN's two rows, WGAN-GP with and without packing, WGAN-GP
   trained twice as long, and the best of the probes: the GAN with R1 (Mescheder et al.
-  2018: D's squared gradient norm at the real points, weight gamma / 2) trained twice as long.
+  2018: D's squared gradient norm at the real points, weight gamma / 2).
 
-  The learning rates come from 3-seed probes on the grid, listed with their figures in
-  ``report.PROBES`` (at 3e-4 the samples stayed spread between the modes).
+  GAN and PacGAN2 use PacGAN's Adam (betas (0.8, 0.999)) at lr 5e-4 falling linearly to
+  0 over 100,000 steps (PacGAN: 1e-4 constant over 400,000 steps).
+  The other rows keep the faster settings of their probes (lr 2e-3 / 1e-3, betas 0.5),
+  listed with their figures in ``report.PROBES``; ``quick`` (8,000 steps) gives GAN and
+  PacGAN2 the faster ones too, as PacGAN's take far longer to concentrate the samples.
   """
-  gan = _game("non_saturating", 2e-3, 0.5, 0.999)
+  fast_gan = _game("non_saturating", 2e-3, 0.5, 0.999)
+  gan = fast_gan if quick else _game("non_saturating", 5e-4, 0.8, 0.999)
   wgan_gp = _game("wasserstein", 1e-3, 0.5, 0.9, **{
       "penalty.name": "gradient_penalty", "penalty.weight": 0.1, "train.n_critic": 5})
   rows = [Method("GAN", gan), Method("PacGAN2", {**gan, "model.pack": 2}),
-          Method("WGAN-GP", wgan_gp, 0.25), Method("WGAN-GP + pack 2",
-                                                   {**wgan_gp, "model.pack": 2}, 0.25),
-          Method("WGAN-GP, 2x steps", wgan_gp, 0.5),
-          Method("GAN + R1, 2x steps", {**gan, "penalty.name": "r1", "penalty.weight": 0.01},
-                 2.0)]
+          Method("WGAN-GP", wgan_gp, 6_000),
+          Method("WGAN-GP + pack 2", {**wgan_gp, "model.pack": 2}, 6_000),
+          Method("WGAN-GP, 2x steps", wgan_gp, 12_000),
+          Method("GAN + R1",
+                 {**fast_gan, "penalty.name": "r1", "penalty.weight": 0.01}, 48_000)]
   return {m.label: m for m in rows}
 
 
@@ -107,12 +119,19 @@ def scores(samples: np.ndarray, centers: np.ndarray, std: float) -> dict:
           "reverse_kl": kl_to_uniform(cov["counts"])}
 
 
+def method_steps(method: Method, gan_steps: int, chunk: int = 500) -> int:
+  """``method``'s generator steps when the GAN trains ``gan_steps``: its share, rounded to
+  whole chunks (runs shorter than a chunk are kept as they are)."""
+  if gan_steps < chunk:
+    return gan_steps
+  return max(chunk, int(round(gan_steps * method.step_share / chunk)) * chunk)
+
+
 def train_sweep(method: Method, dataset: str, seeds: int, steps: int, width: int,
                 chunk: int = 500) -> dict[str, Any]:
   """Trains ``seeds`` variants of ``method`` in one program; their scores and samples."""
   timer = common.Timer()
-  steps = max(chunk, int(round(steps * method.step_share / chunk)) * chunk) \
-      if steps >= chunk else steps
+  steps = method_steps(method, steps, chunk)
   chunk = min(chunk, steps)
   config = base_config(width, steps)
   for field, value in method.overrides.items():
@@ -142,7 +161,7 @@ def _cell(out, dataset: str, method: Method, seeds: int, steps: int, width: int)
   """One (data set, method) cell: trained, or read back from ``out/runs`` when a run of
   the same settings is there (so that a long measurement can be resumed)."""
   setting = {"dataset": dataset, "method": method.label, "overrides": method.overrides,
-             "seeds": seeds, "steps": steps, "width": width}
+             "seeds": seeds, "steps": method_steps(method, steps), "width": width}
   stem = None if out is None else out / "runs" / common.slug(f"{dataset} {method.label}")
   if stem is not None and stem.with_suffix(".json").exists():
     saved = json.loads(stem.with_suffix(".json").read_text())
@@ -162,15 +181,14 @@ def _cell(out, dataset: str, method: Method, seeds: int, steps: int, width: int)
 
 def measure(quick: bool = False, out=None, seeds: int | None = None, steps: int | None = None,
             width: int | None = None) -> dict:
-  """Every (data set, method) cell; ``steps`` is the GAN's, each method trains
-  ``steps * method.step_share`` (WGAN-GP: a quarter, 5 critic steps each; the 2x rows
-  twice that)."""
+  """Every (data set, method) cell; ``steps`` is the GAN's (default ``GAN_STEPS``), each
+  method trains ``steps * method.step_share`` (``Method.steps`` in the full run)."""
   seeds = seeds or (8 if quick else 10)
-  steps = steps or (8000 if quick else 24_000)
+  steps = steps or (8000 if quick else GAN_STEPS)
   width = width or (32 if quick else 128)
   cells = {}
   for dataset in DATASETS:
-    for method in methods().values():
+    for method in methods(quick).values():
       if quick and (method.step_share != 1 or dataset != "2D-grid"):
         continue  # The CI run compares GAN and PacGAN2 on the grid only.
       cell = _cell(out, dataset, method, seeds, steps, width)

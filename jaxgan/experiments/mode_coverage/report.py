@@ -15,9 +15,10 @@ PUBLISHED = {
     ("2D-ring", "PacGAN2"): ((7.9, 0.1), (95.6, 2.0), None),
 }
 
-# The 3-seed probes on the grid that chose the learning rates and steps (2-core CPU, the
+# The probes on the grid that chose the learning rates and steps (2-core CPU, the
 # library's mlp of width 128 unless said; measured before the full run, with its code):
-# (method, learning rate, generator steps, modes, high quality %, reverse KL).
+# (method, learning rate, generator steps, modes, high quality %, reverse KL). 3 seeds and
+# Adam betas (0.5, 0.999) unless said ("b1 0.8": PacGAN's (0.8, 0.999)).
 PROBES = [
     ("GAN", "3e-4", "4,000", 20.0, 6.8, 0.83), ("GAN", "3e-4", "16,000", 14.7, 51.2, 1.04),
     ("GAN", "1e-3", "8,000", 15.3, 70.7, 0.85), ("GAN", "1e-3", "16,000", 14.7, 91.1, 0.90),
@@ -44,6 +45,15 @@ PROBES = [
     ("GAN + R1 0.1", "2e-3", "48,000", 25.0, 93.7, 0.014),
     ("GAN + R1 0.01", "2e-3", "48,000", 25.0, 96.0, 0.005),
     ("GAN + R1 0.01", "3e-3", "48,000", 25.0, 96.2, 0.007),
+    ("GAN, b1 0.8, constant lr, grid not rescaled (5 seeds)", "1e-4", "100,000", 18.6, 74.1,
+     0.47),
+    ("GAN, b1 0.8, constant lr (5 seeds)", "1e-4", "100,000", 21.4, 83.0, 0.33),
+    ("GAN, b1 0.8 (5 seeds)", "2e-4", "100,000", 19.6, 92.2, 0.42),
+    ("PacGAN2, b1 0.8 (5 seeds)", "2e-4", "100,000", 25.0, 82.2, 0.12),
+    ("GAN, b1 0.8 (5 seeds)", "3e-4", "40,000 of 100,000", 19.0, 78.7, 0.50),
+    ("PacGAN2, b1 0.8 (5 seeds)", "3e-4", "100,000", 24.0, 87.9, 0.21),
+    ("GAN, b1 0.8 (5 seeds)", "5e-4", "100,000", 21.8, 95.6, 0.24),
+    ("PacGAN2, b1 0.8 (5 seeds)", "5e-4", "100,000", 23.2, 92.3, 0.29),
 ]
 
 TEMPLATE = """\
@@ -62,33 +72,43 @@ samples at once) recovers them (Lin et al. 2018, Table 1, under VEEGAN's protoco
   (`jaxgan.sweep.program`).
 - Nets: the library's `mlp`, 3 hidden ReLU layers of width $width in both players.
 - Training: $gan_steps generator steps for GAN and PacGAN2 (1 D step per G step,
-  non-saturating cost, Adam lr $gan_lr, betas (0.5, 0.999)); $wgan_steps for the
-  WGAN-GP rows, twice that for "WGAN-GP, 2x steps" (5 critic steps, lambda $gp_weight,
+  non-saturating cost, PacGAN's Adam betas (0.8, 0.999) at lr $gan_lr); $wgan_steps for
+  the WGAN-GP rows, twice that for "WGAN-GP, 2x steps" (5 critic steps, lambda $gp_weight,
   Adam lr $wgan_lr, betas (0.5, 0.9)).
-  "GAN + R1, 2x steps": the GAN's settings and twice its steps, with R1 (Mescheder et al.
-  2018: weight x E ||grad D(x)||^2 at the real points, added to D's cost) of weight
-  $r1_weight (gamma / 2 in the paper's terms; the grid as the nets see it).
-  Learning rates fall linearly to 0 over the run. Packing: `model.pack = 2`.
+  "GAN + R1": $r1_steps steps of the GAN's game at the probes' faster settings
+  (Adam lr $r1_lr, betas (0.5, 0.999)) with R1 (Mescheder et al. 2018: weight x
+  E ||grad D(x)||^2 at the real points, added to D's cost) of weight $r1_weight (gamma / 2
+  in the paper's terms; the grid as the nets see it).
+  Learning rates fall linearly to 0 over each run. Packing: `model.pack = 2`.
 - Device: $device; wall time per cell in the table, $cell_seconds s in all (a cell read
   back from `runs/` keeps the time of the run that trained it).
 
 ## How this differs from PacGAN's setup
-- PacGAN trains 400 epochs of 100,000 points at batch 100 (400,000 generator steps) with
-  a G of 4 x 400 ReLU + batch norm and a D of 3 x 200 maxout units (`model.name =
-  'pacgan_mlp'`, about 20x the cost per step of the nets here on a CPU); here the budget
-  of a shared 2-core CPU allowed the steps above.
+- PacGAN trains 400 epochs of 100,000 points at batch 100 (400,000 generator steps) at a
+  constant lr 1e-4, with a G of 4 x 400 ReLU + batch norm and a D of 3 x 200 maxout units
+  (`model.name = 'pacgan_mlp'`: 7 steps/s for 10 seeds on this CPU, 15x the cost of the
+  nets here, so 400,000 steps would take 16 hours per method and data set). Here GAN and
+  PacGAN2 keep PacGAN's Adam betas, with a quarter of the steps at 5x the learning rate,
+  decaying, on the library's smaller `mlp`.
 
 ## How the settings were chosen
-Three seeds per probe on the grid, before the full run:
+Probes on the grid, before the full run: 3 seeds and Adam betas (0.5, 0.999) unless said
+("b1 0.8": PacGAN's betas (0.8, 0.999), 5 seeds); the learning rate falls linearly to 0
+over the run unless said ("40,000 of 100,000": scored part-way, the rate still falling):
 
 $probes
 
-Longer training, or a higher learning rate, concentrates the samples on the modes and
-drops modes as it does; packing concentrates them more slowly and keeps more modes;
-WGAN-GP keeps all 25 at every length probed, with fewer high-quality samples. R1 (the
-number after it is its weight) keeps all 25 modes as well at the GAN's learning rate and
-sharpens them as the run grows, the larger weights less; a moving average of G's
-parameters changes nothing here, as the learning rate already falls to 0.
+At betas (0.5, 0.999), longer training or a higher learning rate concentrates the samples
+on the modes and drops modes as it does; packing concentrates them more slowly and keeps
+more modes. PacGAN's betas (0.8, 0.999) keep more of the GAN's modes as the samples
+sharpen (about 20 of 25 from 40,000 steps on, at every rate tried); over 100,000 steps a
+higher rate raises the high-quality share of both GAN and PacGAN2, and PacGAN2 keeps more
+modes at the lower rates. The GAN and PacGAN2 rows use 5e-4, the rate at which both
+reached PacGAN's high-quality share in 100,000 steps. WGAN-GP keeps all 25 modes at every
+length probed, with fewer high-quality samples. R1 (the number after it is its weight)
+keeps all 25 modes as well at the faster settings (lr 2e-3) and sharpens them as the run
+grows, the larger weights less; a moving average of G's parameters changes nothing here,
+as the learning rate already falls to 0.
 
 ## Results
 $table
@@ -112,7 +132,7 @@ def table_rows(results: dict) -> list[tuple]:
   rows = []
   for (dataset, label), cell in results["cells"].items():
     s = cell["summary"]
-    rows.append((dataset, label, cell["setting"]["seeds"], cell["steps"],
+    rows.append((dataset, label, cell["setting"]["seeds"], f"{cell['steps']:,}",
                  f"{cell['seconds']:.0f} s", _pm(s["modes"]), _pm(s["high_quality"], 100),
                  _pm(s["reverse_kl"], digits=2), sum(d >= 0 for d in cell["diverged_at"])))
     published = PUBLISHED.get((dataset, label))
@@ -140,6 +160,8 @@ def write(out: pathlib.Path, results: dict, figures: list[str], seconds: float,
       wgan_lr=wgan["setting"]["overrides"]["g_optimizer.learning_rate"] if wgan else "-",
       gp_weight=wgan["setting"]["overrides"]["penalty.weight"] if wgan else "-",
       r1_weight=r1["setting"]["overrides"]["penalty.weight"] if r1 else "(not run)",
+      r1_steps=r1["steps"] if r1 else "(not run)",
+      r1_lr=r1["setting"]["overrides"]["g_optimizer.learning_rate"] if r1 else "-",
       device=gan.get("device", common.device_description()), figure=figures[0],
       cell_seconds=f"{sum(c['seconds'] for c in cells.values()):,.0f}",
       probes=common.md_table(["method", "lr", "steps", "modes", "high quality (%)",
