@@ -124,8 +124,9 @@ def test_mode_coverage(tmp_path):
   cells = r["cells"]
   assert set(cells) == {("2D-grid", "GAN"), ("2D-grid", "PacGAN2")}
   # PacGAN's claim at CI size (8 seeds, width 32, 8,000 steps at the faster settings, lr
-  # 2e-3 and betas (0.5, 0.999), same seeds and data for both): packing covers more of the grid's modes and spreads its high-quality samples
-  # more evenly over them (measured here: 14.6 vs 19.4 modes, reverse KL 0.96 vs 0.68).
+  # 2e-3 and betas (0.5, 0.999), same seeds and data for both): packing covers more of
+  # the grid's modes and spreads its high-quality samples more evenly over them
+  # (measured here: 14.6 vs 19.4 modes, reverse KL 0.96 vs 0.68).
   # A packing that did nothing would give the same runs and fail both.
   gan, pac = cells[("2D-grid", "GAN")], cells[("2D-grid", "PacGAN2")]
   assert pac["summary"]["modes"][0] > gan["summary"]["modes"][0] + 2
