@@ -146,18 +146,25 @@ def test_mode_coverage_rows_train_their_steps_and_scale_with_the_gans():
   from jaxgan.experiments.mode_coverage import measure
   rows = measure.methods()
   # The full run trains each row's stated steps: WGAN-GP 6,000 (5 critic steps each), the
-  # GAN 100,000; a run with the GAN at 8,000 keeps the shares, rounded to chunks of 500.
-  assert {k: measure.method_steps(m, measure.GAN_STEPS) for k, m in rows.items()} == {
-      "GAN": 100_000, "PacGAN2": 100_000, "WGAN-GP": 6_000, "WGAN-GP + pack 2": 6_000,
-      "WGAN-GP, 2x steps": 12_000, "GAN + R1": 48_000}
-  assert [measure.method_steps(rows[k], 8_000) for k in ("GAN", "WGAN-GP", "GAN + R1")] == [
-      8_000, 500, 4_000]  # 480 -> 500, 3,840 -> 4,000.
+  # GAN 100,000 on the ring and 150,000 on the grid; a run with the GAN at 8,000 keeps the
+  # shares, rounded to chunks of 500.
+  full = {"GAN": 100_000, "PacGAN2": 100_000, "WGAN-GP": 6_000, "WGAN-GP + pack 2": 6_000,
+          "WGAN-GP, 2x steps": 12_000, "GAN + R1": 48_000}
+  for dataset, longer in (("2D-ring", 1), ("2D-grid", 1.5)):
+    assert {k: measure.method_steps(m, measure.GAN_STEPS, dataset)
+            for k, m in rows.items()} == {
+        k: int(v * longer) if k in ("GAN", "PacGAN2") else v for k, v in full.items()}
+  assert [measure.method_steps(rows[k], 8_000, "2D-grid")
+          for k in ("GAN", "WGAN-GP", "GAN + R1")] == [12_000, 500, 4_000]  # 480, 3,840.
   assert measure.method_steps(rows["WGAN-GP"], 300) == 300  # Under a chunk: as asked.
-  # PacGAN2 differs from the GAN only by the packing, in the full run and the quick one.
+  # PacGAN2 differs from the GAN only by the packing, in the full run and the quick one,
+  # which trains both 8,000 steps on the grid at other settings.
   for quick in (False, True):
     rows = measure.methods(quick)
     assert rows["PacGAN2"].overrides == {**rows["GAN"].overrides, "model.pack": 2}
-  assert measure.methods(True)["GAN"].overrides != measure.methods()["GAN"].overrides
+  quick = measure.methods(True)
+  assert quick["GAN"].overrides != measure.methods()["GAN"].overrides
+  assert measure.method_steps(quick["PacGAN2"], 8_000, "2D-grid") == 8_000
 
 
 def test_stacked_mnist_statistics():
