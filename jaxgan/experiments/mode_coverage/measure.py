@@ -124,8 +124,7 @@ def scores(samples: np.ndarray, centers: np.ndarray, std: float) -> dict:
           "reverse_kl": kl_to_uniform(cov["counts"])}
 
 
-def method_steps(method: Method, gan_steps: int, dataset: str = "2D-ring",
-                 chunk: int = 500) -> int:
+def method_steps(method: Method, gan_steps: int, dataset: str, chunk: int = 500) -> int:
   """``method``'s generator steps on ``dataset`` when the GAN trains ``gan_steps`` on the
   ring: its share, rounded to whole chunks (runs shorter than a chunk are kept as they are)."""
   if gan_steps < chunk:
